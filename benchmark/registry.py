@@ -1,0 +1,59 @@
+"""Name → factory registries (as timm's ``register_model`` / ``create_model``).
+
+A factory's keyword-only parameters, with their defaults, are its hyper-parameters: ``params`` resolves
+user overrides against them, rejecting unknown names, so every run can record the full set it used.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+from .errors import ConfigError
+
+
+class Registry:
+    """Factories registered under unique names, for one kind of thing (strategy, detector…)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._factories: dict[str, Callable[..., Any]] = {}
+
+    def register(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def add(factory: Callable[..., Any]) -> Callable[..., Any]:
+            if name in self._factories:
+                raise ValueError(f"{self.kind} {name!r} is registered twice "
+                                 f"({self._factories[name].__module__} and {factory.__module__})")
+            self._factories[name] = factory
+            return factory
+        return add
+
+    def available(self) -> list[str]:
+        return sorted(self._factories)
+
+    def get(self, name: str) -> Callable[..., Any]:
+        try:
+            return self._factories[name]
+        except KeyError:
+            raise ConfigError(f"unknown {self.kind} {name!r}; available: {', '.join(self.available())}") from None
+
+    def defaults(self, name: str) -> dict[str, Any]:
+        """The factory's hyper-parameters (its keyword-only arguments) and their defaults."""
+        signature = inspect.signature(self.get(name))
+        return {p.name: p.default for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY}
+
+    def params(self, name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Defaults updated with ``overrides``; an unknown name is an error that lists the known ones."""
+        resolved = self.defaults(name)
+        unknown = sorted(set(overrides or {}) - set(resolved))
+        if unknown:
+            known = ", ".join(resolved) or "none"
+            raise ConfigError(f"{self.kind} {name!r} has no parameter {', '.join(map(repr, unknown))}; "
+                              f"its parameters: {known}")
+        resolved.update(overrides or {})
+        return resolved
+
+    def summary(self, name: str) -> str:
+        """The first line of the factory's docstring."""
+        doc = inspect.getdoc(self.get(name)) or ""
+        return doc.splitlines()[0] if doc else ""

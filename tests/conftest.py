@@ -1,0 +1,70 @@
+"""Shared fixtures: an isolated data cache, a tiny two-task scenario, and hand-written result files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from benchmark import metrics, results
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+TINY_PARAMS = {"n_train": 24, "n_val": 4, "n_test": 24, "data_seed": 0}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """Synthetic data built by tests goes to a temporary cache, not the user's."""
+    patcher = pytest.MonkeyPatch()
+    patcher.setenv("DFCL_CACHE", str(tmp_path_factory.mktemp("dfcl-cache")))
+    yield
+    patcher.undo()
+
+
+@pytest.fixture(scope="session")
+def two_task_yaml(tmp_path_factory) -> Path:
+    """A two-task synthetic scenario small enough to train in about a second."""
+    path = tmp_path_factory.mktemp("scenario") / "tiny.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "tiny", "version": "1", "source": "synthetic", "tasks": ["gan_tconv", "faceswap"],
+        "params": TINY_PARAMS, "train": {"epochs": 1, "batch_size": 16, "lr": 0.002}}))
+    return path
+
+
+@pytest.fixture(scope="session")
+def two_task_scenario(two_task_yaml):
+    import scenarios
+    return scenarios.load(two_task_yaml)
+
+
+def make_result(auc: list[list[float]], *, scenario="demo", strategy="naive", detector="smallcnn", seed=0,
+                tasks=None, initial_auc=None, config_hash="sha256:demo", fingerprint="sha256:data",
+                wall_seconds=10.0, device="cpu:x86_64") -> dict:
+    """A schema-valid result whose summaries follow from the given AUC matrix (acc = AUC, for brevity)."""
+    t = len(auc)
+    tasks = tasks or [f"task{j}" for j in range(t)]
+    initial_auc = initial_auc or [0.5] * t
+    matrices = {name: [list(map(float, row)) for row in auc] for name in metrics.SCORE_METRICS}
+    initial = {name: list(map(float, initial_auc)) for name in metrics.SCORE_METRICS}
+    summary = {name: metrics.summarise(np.array(matrices[name]), np.array(initial[name]))
+               for name in metrics.SUMMARISED_METRICS}
+    return {
+        "schema_version": results.SCHEMA_VERSION,
+        "scenario": {"name": scenario, "version": "1", "tasks": tasks, "fingerprint": fingerprint},
+        "strategy": {"name": strategy, "label": strategy, "params": {}},
+        "detector": {"name": detector, "params": {}},
+        "seed": seed, "matrices": matrices, "initial": initial, "summary": summary, "config": {},
+        "provenance": {"dfcl_version": "0", "git_commit": None, "config_hash": config_hash, "torch": "0",
+                       "device": device, "wall_seconds": wall_seconds, "peak_memory_mb": 1.0,
+                       "started_at": "2026-01-01T00:00:00+00:00"},
+    }
+
+
+def write_result(results_dir: Path, result: dict) -> Path:
+    path = results.result_path(results_dir, result["scenario"]["name"], result["strategy"]["label"],
+                               result["detector"]["name"], result["seed"])
+    results.write(path, result)
+    return path
