@@ -1,0 +1,226 @@
+"""The ``dfcl`` command line: run benchmarks, list what exists, inspect scenarios, build the leaderboard."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import __version__
+from .errors import ConfigError, DfclError
+
+RUN_CONFIG_KEYS = {"scenario", "strategies", "detector", "detector_params", "scenario_params", "seeds", "device",
+                   "threads", "train", "data_root", "results_dir", "tag", "save_scores"}
+
+
+def parse_assignments(pairs: list[str] | None, flag: str) -> dict[str, Any]:
+    """``["lr=1e-3", "widths=[8,16]"]`` → ``{"lr": 0.001, "widths": [8, 16]}`` (values read as YAML)."""
+    parsed = {}
+    for pair in pairs or []:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{flag} expects KEY=VALUE, got {pair!r}")
+        value = yaml.safe_load(text) if text else None
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        parsed[key.strip()] = value
+    return parsed
+
+
+def _run_config(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    from scenarios import read_yaml
+    config = read_yaml(Path(path))
+    unknown = sorted(set(config) - RUN_CONFIG_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {unknown}; known: {sorted(RUN_CONFIG_KEYS)}")
+    return config
+
+
+def _strategies(config_value: Any, cli: list[str] | None, cli_params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Strategy name → its parameter overrides, from the config file and/or the command line."""
+    if isinstance(config_value, str):
+        config_value = [config_value]
+    from_file = dict(config_value) if isinstance(config_value, dict) else {n: {} for n in config_value or []}
+    chosen = {name: dict(from_file.get(name) or {}) for name in cli} if cli else from_file
+    if not chosen:
+        raise ConfigError("no strategy given: pass --strategy NAME (see `dfcl list strategies`)")
+    return {name: {**params, **cli_params} for name, params in chosen.items()}
+
+
+def command_run(args: argparse.Namespace) -> int:
+    import scenarios
+    from . import leaderboard
+    from .runner import RunRequest, run
+
+    config = _run_config(args.config)
+    pick = lambda flag, key, default=None: flag if flag is not None else config.get(key, default)  # noqa: E731
+    scenario_params = {**config.get("scenario_params", {}), **parse_assignments(args.scenario_param, "--scenario-param")}
+    if args.skip_unreadable:
+        scenario_params["skip_unreadable"] = True
+    train = {**config.get("train", {}), **parse_assignments(args.train, "--train")}
+    for flag, key in ((args.epochs, "epochs"), (args.batch_size, "batch_size"), (args.lr, "lr")):
+        if flag is not None:
+            train[key] = flag
+    strategy_params = parse_assignments(args.strategy_param, "--strategy-param")
+    chosen = _strategies(config.get("strategies"), args.strategy, strategy_params)
+    scenario_name = pick(args.scenario, "scenario", "synthetic")
+    data_root = pick(args.data_root, "data_root")
+    started = time.perf_counter()
+    logging.getLogger("dfcl").info("loading scenario %s …", scenario_name)
+    scenario = scenarios.load(scenario_name, params=scenario_params, data_root=data_root)
+    logging.getLogger("dfcl").info("scenario %s ready in %.1f s: %s", scenario.name, time.perf_counter() - started,
+                                   " → ".join(scenario.task_names))
+    results_dir = Path(pick(args.results_dir, "results_dir", "results"))
+    for strategy, params in chosen.items():
+        request = RunRequest(
+            scenario=scenario_name, strategy=strategy, detector=pick(args.detector, "detector", "smallcnn"),
+            seeds=[int(s) for s in pick(args.seeds, "seeds", [0])], scenario_params=scenario_params,
+            strategy_params=params,
+            detector_params={**config.get("detector_params", {}),
+                             **parse_assignments(args.detector_param, "--detector-param")},
+            train=train, device=pick(args.device, "device", "auto"), threads=pick(args.threads, "threads"),
+            data_root=data_root, results_dir=results_dir, tag=pick(args.tag, "tag"), force=args.force,
+            save_scores=not args.no_scores and config.get("save_scores", True))
+        run(request, scenario=scenario)
+    logging.getLogger("dfcl").info("all runs finished in %.0f s", time.perf_counter() - started)
+    if args.leaderboard:
+        output = Path(args.leaderboard)
+        leaderboard.write(results_dir, output)
+        logging.getLogger("dfcl").info("regenerated %s", output)
+    return 0
+
+
+def command_list(args: argparse.Namespace) -> int:
+    import scenarios
+    import strategies
+    from scenarios.synthetic import FAMILIES
+    from . import detectors
+
+    what = args.what
+    if what in ("all", "scenarios"):
+        print("scenarios:")
+        for name in scenarios.available():
+            spec = scenarios.read_yaml(scenarios.SCENARIO_DIR / f"{name}.yaml")
+            print(f"  {name:<20} {spec['source']:<9} {len(spec['tasks'])} tasks: {' → '.join(spec['tasks'])}")
+    for title, registry in (("strategies", strategies.REGISTRY), ("detectors", detectors.REGISTRY)):
+        if what in ("all", title):
+            print(f"{title}:")
+            for name in registry.available():
+                params = ", ".join(f"{k}={v!r}" for k, v in registry.defaults(name).items())
+                print(f"  {name:<20} {registry.summary(name)}" + (f"\n  {'':<20} params: {params}" if params else ""))
+    if what in ("all", "families"):
+        print("synthetic generator families:")
+        for name, fn in FAMILIES.items():
+            print(f"  {name:<20} {(fn.__doc__ or '').split(':')[0].split(',')[0].strip()}")
+    return 0
+
+
+def command_scenario(args: argparse.Namespace) -> int:
+    import scenarios
+
+    started = time.perf_counter()
+    scenario = scenarios.load(args.name, params=parse_assignments(args.scenario_param, "--scenario-param"),
+                              data_root=args.data_root)
+    print(f"{scenario.name} (version {scenario.version}, source {scenario.source}) ready in "
+          f"{time.perf_counter() - started:.1f} s")
+    print(f"fingerprint: {scenario.fingerprint}")
+    for note in scenario.notes:
+        print(f"note: {note}")
+    for index, task in enumerate(scenario.tasks, start=1):
+        sizes = ", ".join(f"{split} {n}" for split, n in task.sizes().items())
+        print(f"  {index:>2}. {task.name:<18} {sizes}")
+    return 0
+
+
+def command_leaderboard(args: argparse.Namespace) -> int:
+    from . import leaderboard
+
+    results_dir, output = Path(args.results_dir), Path(args.output)
+    if args.check:
+        if leaderboard.is_fresh(results_dir, output):
+            print(f"{output} is up to date with {results_dir}/")
+            return 0
+        print(f"{output} is stale: it is not what {results_dir}/ generates. Run `dfcl leaderboard` and commit it.",
+              file=sys.stderr)
+        return 1
+    leaderboard.write(results_dir, output)
+    print(f"wrote {output} from {results_dir}/")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dfcl", description="Continual-learning benchmark for deepfake detection.")
+    parser.add_argument("--version", action="version", version=f"dfcl-bench {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="train strategies over a scenario and write result files",
+                              description="Train each strategy over the scenario's tasks in order, score every task "
+                                          "after each, and write results/<scenario>/<strategy>--<detector>/seed<N>.json. "
+                                          "Values come from the scenario YAML, then --config, then these flags.")
+    run.add_argument("--config", help="YAML run config (keys: " + ", ".join(sorted(RUN_CONFIG_KEYS)) + ")")
+    run.add_argument("--scenario", help="scenario name or path to a scenario YAML (default synthetic)")
+    run.add_argument("--strategy", nargs="+", metavar="NAME", help="one or more strategies (dfcl list strategies)")
+    run.add_argument("--detector", help="detector name (default smallcnn)")
+    run.add_argument("--seeds", nargs="+", type=int, metavar="N", help="seeds to run (default 0)")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default auto: cuda when available")
+    run.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    run.add_argument("--epochs", type=int, help="epochs per task")
+    run.add_argument("--batch-size", type=int, help="training batch size")
+    run.add_argument("--lr", type=float, help="learning rate")
+    run.add_argument("--train", nargs="+", metavar="KEY=VALUE", help="other training settings, e.g. optimizer=sgd")
+    run.add_argument("--strategy-param", nargs="+", metavar="KEY=VALUE", help="strategy hyper-parameters")
+    run.add_argument("--detector-param", nargs="+", metavar="KEY=VALUE", help="detector parameters, e.g. weights=PATH")
+    run.add_argument("--scenario-param", nargs="+", metavar="KEY=VALUE", help="override scenario params, e.g. n_train=500")
+    run.add_argument("--data-root", help="folder holding real datasets (default: $DFCL_DATA)")
+    run.add_argument("--skip-unreadable", action="store_true", help="leave unreadable images out (counted) instead of stopping")
+    run.add_argument("--results-dir", help="where result files go (default results)")
+    run.add_argument("--tag", help="run variant name: results go to <strategy>+<tag>--<detector>")
+    run.add_argument("--force", action="store_true", help="replace finished results instead of skipping them")
+    run.add_argument("--no-scores", action="store_true", help="do not save raw per-sample scores beside results")
+    run.add_argument("--leaderboard", metavar="FILE", help="regenerate this leaderboard file after the runs")
+    run.set_defaults(handler=command_run)
+
+    listing = commands.add_parser("list", help="list scenarios, strategies, detectors and synthetic families")
+    listing.add_argument("what", nargs="?", default="all", choices=["all", "scenarios", "strategies", "detectors", "families"])
+    listing.set_defaults(handler=command_list)
+
+    scenario = commands.add_parser("scenario", help="build (or load from cache) a scenario and describe it")
+    scenario.add_argument("name", help="scenario name or path to a scenario YAML")
+    scenario.add_argument("--data-root", help="folder holding real datasets (default: $DFCL_DATA)")
+    scenario.add_argument("--scenario-param", nargs="+", metavar="KEY=VALUE", help="override scenario params")
+    scenario.set_defaults(handler=command_scenario)
+
+    board = commands.add_parser("leaderboard", help="regenerate leaderboard.md from result files")
+    board.add_argument("--results-dir", default="results", help="default results")
+    board.add_argument("--output", default="leaderboard.md", help="default leaderboard.md")
+    board.add_argument("--check", action="store_true", help="exit 1 if the file is not what the results generate")
+    board.set_defaults(handler=command_leaderboard)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        return args.handler(args)
+    except DfclError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept; rerunning the same command resumes", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

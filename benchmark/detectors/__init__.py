@@ -1,0 +1,28 @@
+"""Detectors: ``nn.Module``s mapping images in [0, 1] to two logits (real, fake).
+
+``create("smallcnn")`` builds one by name; every module in this package registers itself on import, so a
+new detector is one new file. See ``base.Detector`` for the contract.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any
+
+from ..registry import Registry
+from .base import Detector
+
+REGISTRY = Registry("detector")
+register = REGISTRY.register
+available = REGISTRY.available
+
+
+def create(name: str, **params: Any) -> Detector:
+    """Build detector ``name`` with its hyper-parameters (unknown ones are an error)."""
+    return REGISTRY.get(name)(**REGISTRY.params(name, params))
+
+
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "base":
+        importlib.import_module(f"{__name__}.{_module.name}")

@@ -1,0 +1,35 @@
+"""The detector contract shared by every strategy and the evaluator."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Detector(nn.Module):
+    """Images (B×3×H×W, floats in [0, 1]) → logits B×2 over (real, fake); label 1 = fake everywhere.
+
+    Two logits rather than one keep Avalanche's plugins (LwF, DER, A-GEM) and softmax distillation
+    working; a detector with a single fake logit ``z`` returns ``[0, z]``, whose softmax is
+    ``sigmoid(z)``. Subclasses set ``classifier`` and implement ``features`` (the representation that
+    distillation strategies such as FReTAL compare), and may override ``criterion`` when the
+    detector's paper trains it with its own loss.
+    """
+
+    classifier: nn.Module
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Representations B×D taken just before the classifier."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+    def criterion(self) -> nn.Module:
+        """The training loss on (logits, labels); cross-entropy unless the detector's paper says otherwise."""
+        return nn.CrossEntropyLoss()
+
+
+def fake_probability(logits: torch.Tensor) -> torch.Tensor:
+    """The score every metric is computed from: P(fake) under the detector's two logits."""
+    return logits.float().softmax(dim=1)[:, 1]

@@ -1,0 +1,64 @@
+"""Where a result came from: code version, libraries, machine, time and memory."""
+
+from __future__ import annotations
+
+import platform
+import resource
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+from . import __version__
+
+LIBRARIES = ("torch", "torchvision", "avalanche-lib", "numpy", "scikit-image", "pillow")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def git_state(root: Path = REPO_ROOT) -> tuple[str | None, bool | None]:
+    """(commit, whether the tree has uncommitted changes), or (None, None) outside a git checkout."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True, timeout=10).stdout.strip() != ""
+        return commit, dirty
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+def library_versions() -> dict[str, str | None]:
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def device_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return f"cpu:{platform.processor() or platform.machine()}"
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak GPU memory allocated by torch on CUDA (reset at each run's start); on CPU the process's
+    peak resident set size, which also counts whatever the process loaded before this run."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def collect(device: torch.device) -> dict:
+    """The provenance fields that do not depend on the run's timing."""
+    commit, dirty = git_state()
+    return {"dfcl_version": __version__, "git_commit": commit, "git_dirty": dirty,
+            "python": sys.version.split()[0], "platform": platform.platform(),
+            "libraries": library_versions(), "torch": torch.__version__,
+            "cuda": torch.version.cuda if device.type == "cuda" else None,
+            "device": device_description(device), "threads": torch.get_num_threads(),
+            "peak_memory_kind": "cuda max allocated" if device.type == "cuda" else "process max RSS"}

@@ -1,0 +1,219 @@
+"""Running one (scenario, strategy, detector) over seeds: train task by task, score every task's test set
+after each (and before the first), and write one result file per seed.
+
+A finished seed whose configuration matches is skipped (resume at run level); one from a different
+configuration is never replaced silently: ``force`` replaces it, a ``tag`` keeps both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import scenarios
+import strategies
+from scenarios import Scenario
+
+from . import detectors, metrics, provenance, results
+from .errors import ConfigError, ResultError
+from .evaluation import evaluate_row
+from .stream import training_stream
+from .training import TrainConfig, TrainSetup
+
+log = logging.getLogger("dfcl")
+
+
+@dataclass
+class RunRequest:
+    """What the user asked for; everything not given comes from the scenario YAML or the factories."""
+
+    scenario: str
+    strategy: str
+    detector: str = "smallcnn"
+    seeds: list[int] = field(default_factory=lambda: [0])
+    scenario_params: dict[str, Any] = field(default_factory=dict)
+    strategy_params: dict[str, Any] = field(default_factory=dict)
+    detector_params: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)  # overrides of the scenario's training settings
+    device: str = "auto"
+    threads: int | None = None
+    data_root: str | None = None
+    results_dir: Path = Path("results")
+    tag: str | None = None
+    force: bool = False
+    save_scores: bool = True
+
+
+@dataclass
+class RunOutcome:
+    path: Path
+    status: str  # "done" or "skipped"
+    result: dict[str, Any]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but torch sees no CUDA device; use --device cpu or auto")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise ConfigError(f"--device must be auto, cpu or cuda[:N], got {name!r}")
+    return torch.device(name)
+
+
+def strategy_label(strategy: str, tag: str | None) -> str:
+    if tag and not all(c.isalnum() or c in "-_." for c in tag):
+        raise ConfigError(f"--tag may hold letters, digits, '-', '_' and '.' only, got {tag!r}")
+    return f"{strategy}+{tag}" if tag else strategy
+
+
+def resolve_config(request: RunRequest, scenario: Scenario) -> tuple[dict[str, Any], TrainConfig]:
+    """The complete configuration of a run (all but the seed), as saved in its result file."""
+    train = TrainConfig.from_dict({**scenario.train_defaults, **request.train})
+    config = {
+        "scenario": {"name": scenario.name, "version": scenario.version, "source": scenario.source,
+                     "tasks": scenario.task_names, "params": scenario.params},
+        "strategy": {"name": request.strategy, "label": strategy_label(request.strategy, request.tag),
+                     "params": strategies.REGISTRY.params(request.strategy, request.strategy_params)},
+        "detector": {"name": request.detector,
+                     "params": detectors.REGISTRY.params(request.detector, request.detector_params)},
+        "train": asdict(train),
+    }
+    return results.jsonable(config), train
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _check_existing(path: Path, digest: str, force: bool) -> dict[str, Any] | None:
+    """The finished result to reuse, None to (re)run, or an error when a different run would be replaced."""
+    if force:
+        return None
+    for other in sorted(path.parent.glob("seed*.json")):
+        try:
+            found = results.load(other)
+        except ResultError as error:
+            if other == path:
+                raise ResultError(f"{error}\nRerun with --force to replace it.") from None
+            continue
+        if found["provenance"]["config_hash"] != digest:
+            raise ResultError(f"{other} was produced with another configuration "
+                              f"({found['provenance']['config_hash']} vs {digest} now). Rerun with --force to "
+                              f"replace these seeds, or with --tag NAME to keep both runs.")
+        if other == path:
+            return found
+    return None
+
+
+def _save_scores(path: Path, initial: list[np.ndarray], rows: list[list[np.ndarray]], labels: list[np.ndarray]):
+    arrays = {f"labels_t{j}": label for j, label in enumerate(labels)}
+    arrays.update({f"scores_init_t{j}": s for j, s in enumerate(initial)})
+    arrays.update({f"scores_after{i}_t{j}": s for i, row in enumerate(rows) for j, s in enumerate(row)})
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    results.write_atomic(results.scores_path(path), buffer.getvalue())
+
+
+def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], train: TrainConfig, seed: int,
+             device: torch.device) -> tuple[dict[str, Any], tuple]:
+    """Train and score one seed; returns the result and the raw scores (initial, rows, labels)."""
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    start = time.perf_counter()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    seed_everything(seed)
+    label = f"{config['strategy']['label']}--{request.detector} seed {seed}"
+    model = detectors.create(request.detector, **config["detector"]["params"]).to(device)
+    setup = TrainSetup(config=train, device=device, label=label)
+    strategy = strategies.create(request.strategy, model, setup, **config["strategy"]["params"])
+    tests = [task.test for task in scenario.tasks]
+    evaluate = lambda desc: evaluate_row(strategy.model, tests, device, train.eval_batch_size,  # noqa: E731
+                                         train.num_workers, desc=f"{label} {desc}")
+    initial, initial_scores, labels = evaluate("initial")
+    matrices: dict[str, list[list[float]]] = {name: [] for name in metrics.SCORE_METRICS}
+    score_rows, train_seconds, eval_seconds = [], [], []
+    for index, experience in enumerate(training_stream(scenario)):
+        tick = time.perf_counter()
+        strategy.train(experience, num_workers=train.num_workers, reset_optimizer_state=train.reset_optimizer)
+        train_seconds.append(time.perf_counter() - tick)
+        tick = time.perf_counter()
+        row, scores, _ = evaluate(f"after task {index + 1}")
+        eval_seconds.append(time.perf_counter() - tick)
+        for name in metrics.SCORE_METRICS:
+            matrices[name].append(row[name])
+        score_rows.append(scores)
+        seen = " ".join(f"{v:.3f}" for v in row["auc"][:index + 1])
+        log.info("%s | task %d/%d %s | train %.1f s | AUC on tasks so far: %s", label, index + 1,
+                 len(scenario.tasks), scenario.tasks[index].name, train_seconds[-1], seen)
+    summary = {name: metrics.summarise(matrices[name], initial[name]) for name in metrics.SUMMARISED_METRICS}
+    result = {
+        "schema_version": results.SCHEMA_VERSION,
+        "scenario": {"name": scenario.name, "version": scenario.version, "tasks": scenario.task_names,
+                     "fingerprint": scenario.fingerprint, "notes": scenario.notes},
+        "strategy": {"name": request.strategy, "label": config["strategy"]["label"],
+                     "params": config["strategy"]["params"]},
+        "detector": {"name": request.detector, "params": config["detector"]["params"]},
+        "seed": seed,
+        "matrices": matrices,
+        "initial": initial,
+        "summary": summary,
+        "test_sizes": [len(t) for t in tests],
+        "timing": {"train_seconds": train_seconds, "eval_seconds": eval_seconds},
+        "config": config,
+        "provenance": {**provenance.collect(device), "config_hash": config_hash(config), "seed": seed,
+                       "data_fingerprint": scenario.fingerprint, "started_at": started_at,
+                       "wall_seconds": time.perf_counter() - start,
+                       "peak_memory_mb": provenance.peak_memory_mb(device)},
+    }
+    return result, (initial_scores, score_rows, labels)
+
+
+def run(request: RunRequest, scenario: Scenario | None = None) -> list[RunOutcome]:
+    """Every seed of a request; finished seeds stay on disk whatever happens to later ones."""
+    if request.threads:
+        torch.set_num_threads(request.threads)
+    device = resolve_device(request.device)
+    scenario = scenario or scenarios.load(request.scenario, params=request.scenario_params,
+                                          data_root=request.data_root)
+    config, train = resolve_config(request, scenario)
+    digest = config_hash(config)
+    outcomes = []
+    for seed in request.seeds:
+        path = results.result_path(request.results_dir, scenario.name, config["strategy"]["label"],
+                                   request.detector, seed)
+        existing = _check_existing(path, digest, request.force)
+        if existing is not None:
+            log.info("%s exists with the same configuration: skipped (--force reruns it)", path)
+            outcomes.append(RunOutcome(path, "skipped", existing))
+            continue
+        result, (initial_scores, rows, labels) = run_seed(request, scenario, config, train, seed, device)
+        if request.save_scores:
+            _save_scores(path, initial_scores, rows, labels)
+        results.write(path, result)
+        log.info("wrote %s (average AUC %.3f, forgetting %s, %.0f s)", path, result["summary"]["auc"]["average"],
+                 _fmt(result["summary"]["auc"]["forgetting"]), result["provenance"]["wall_seconds"])
+        outcomes.append(RunOutcome(path, "done", result))
+    return outcomes
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

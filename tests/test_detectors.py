@@ -1,0 +1,61 @@
+"""Every registered detector keeps the contract; pretrained weights only ever come from a local file."""
+
+import pytest
+import torch
+import torchvision
+
+from benchmark import detectors
+from benchmark.detectors.base import Detector, fake_probability
+from benchmark.errors import ConfigError
+
+
+@pytest.mark.parametrize("name", detectors.available())
+def test_detector_maps_images_to_two_logits_and_exposes_features(name):
+    torch.manual_seed(0)
+    model = detectors.create(name).eval()
+    images = torch.rand(3, 3, 32, 32)
+    logits = model(images)
+    assert isinstance(model, Detector)
+    assert logits.shape == (3, 2) and torch.isfinite(logits).all()
+    features = model.features(images)
+    assert features.ndim == 2 and features.shape[0] == 3
+    assert torch.allclose(model.classifier(features), logits, atol=1e-5)
+    p = fake_probability(logits)
+    assert ((0 <= p) & (p <= 1)).all()
+
+
+def test_fake_probability_of_a_single_fake_logit_is_its_sigmoid():
+    z = torch.tensor([-2.0, 0.0, 3.0])
+    logits = torch.stack([torch.zeros_like(z), z], dim=1)
+    assert torch.allclose(fake_probability(logits), torch.sigmoid(z))
+
+
+def test_missing_weights_file_is_an_error_not_a_random_init(tmp_path):
+    missing = tmp_path / "resnet18.pth"
+    with pytest.raises(ConfigError, match=f"{missing} not found.*never downloads"):
+        detectors.create("resnet18", weights=str(missing))
+
+
+def test_local_torchvision_weights_are_loaded_except_the_imagenet_head(tmp_path):
+    torch.manual_seed(1)
+    reference = torchvision.models.resnet18(weights=None)
+    path = tmp_path / "resnet18.pth"
+    torch.save(reference.state_dict(), path)
+    model = detectors.create("resnet18", weights=str(path))
+    assert torch.equal(model.trunk.conv1.weight, reference.conv1.weight)
+    assert torch.equal(model.trunk.layer4[1].bn2.running_var, reference.layer4[1].bn2.running_var)
+    assert model.classifier.out_features == 2
+
+
+def test_weights_for_another_network_are_refused(tmp_path):
+    path = tmp_path / "resnet50.pth"
+    torch.save({"state_dict": torchvision.models.resnet50(weights=None).state_dict()}, path)
+    with pytest.raises(ConfigError, match="does not fit this network"):
+        detectors.create("resnet18", weights=str(path))
+
+
+def test_unknown_detector_and_parameter_are_named():
+    with pytest.raises(ConfigError, match="unknown detector 'vgg'"):
+        detectors.create("vgg")
+    with pytest.raises(ConfigError, match="has no parameter 'depth'.*widths"):
+        detectors.create("smallcnn", depth=3)

@@ -1,0 +1,86 @@
+"""The leaderboard is generated from result files only, aggregates seeds honestly, refuses to mix
+incomparable runs, and the committed one is fresh."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmark import leaderboard, results
+from benchmark.cli import main
+from benchmark.errors import ResultError
+from conftest import REPO, make_result, write_result
+
+GOOD = [[0.9, 0.5], [0.85, 0.95]]
+BAD = [[0.9, 0.5], [0.60, 0.95]]
+
+
+def table_rows(text: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()
+            if line.startswith("| ") and not line.startswith("| Rank")]
+
+
+def test_rows_are_ranked_with_mean_and_sample_std_over_seeds(tmp_path):
+    for seed, final in enumerate([0.60, 0.70, 0.80]):
+        write_result(tmp_path, make_result([[0.9, 0.5], [final, 0.95]], strategy="naive", seed=seed))
+    write_result(tmp_path, make_result(GOOD, strategy="joint", seed=0))
+    output = tmp_path / "board.md"
+    text = leaderboard.write(tmp_path, output)
+    rows = table_rows(text)
+    assert [r[1].split("]")[0].strip("[") for r in rows] == ["joint", "naive"]
+    naive = rows[1]
+    assert naive[3] == "3 (0, 1, 2)"
+    averages = [(0.60 + 0.95) / 2, (0.70 + 0.95) / 2, (0.80 + 0.95) / 2]
+    assert naive[4] == f"{np.mean(averages):.3f} ± {np.std(averages, ddof=1):.3f}"
+    forgetting = [0.9 - f for f in (0.60, 0.70, 0.80)]
+    assert naive[5] == f"{np.mean(forgetting):.3f} ± {np.std(forgetting, ddof=1):.3f}"
+    assert rows[0][4] == "0.900"  # one seed: no spread to report
+    assert "(naive--smallcnn/)" in naive[1] or "naive--smallcnn/" in naive[1]
+    assert "positive means forgotten" in text and "do not edit by hand" in text
+
+
+def test_seeds_from_different_configurations_are_refused(tmp_path):
+    write_result(tmp_path, make_result(GOOD, seed=0, config_hash="sha256:a"))
+    write_result(tmp_path, make_result(BAD, seed=1, config_hash="sha256:b"))
+    with pytest.raises(ResultError, match="configurations that differ"):
+        leaderboard.render(tmp_path, tmp_path / "board.md")
+
+
+def test_results_on_different_data_are_refused(tmp_path):
+    write_result(tmp_path, make_result(GOOD, strategy="naive", fingerprint="sha256:one"))
+    write_result(tmp_path, make_result(GOOD, strategy="joint", fingerprint="sha256:two"))
+    with pytest.raises(ResultError, match="data fingerprints"):
+        leaderboard.render(tmp_path, tmp_path / "board.md")
+
+
+def test_check_detects_a_stale_leaderboard(tmp_path, capsys):
+    write_result(tmp_path, make_result(GOOD))
+    board = tmp_path / "board.md"
+    args = ["leaderboard", "--results-dir", str(tmp_path), "--output", str(board)]
+    assert main(args + ["--check"]) == 1  # missing
+    assert main(args) == 0
+    assert main(args + ["--check"]) == 0
+    write_result(tmp_path, make_result(BAD, seed=1))
+    assert main(args + ["--check"]) == 1
+    assert "stale" in capsys.readouterr().err
+
+
+def test_committed_leaderboard_is_generated_from_committed_results(monkeypatch):
+    monkeypatch.chdir(REPO)
+    assert main(["leaderboard", "--check"]) == 0, "leaderboard.md is stale: run `dfcl leaderboard`"
+
+
+def committed(strategy: str) -> list[dict]:
+    paths = sorted((REPO / "results" / "synthetic" / f"{strategy}--smallcnn").glob("seed*.json"))
+    return [results.load(p) for p in paths]
+
+
+def test_committed_synthetic_results_show_the_scenario_properties():
+    """What the README promises of the default scenario, checked on the committed `make run` results."""
+    naive, joint = committed("naive"), committed("joint")
+    assert len(naive) == 3 and len(joint) == 3
+    assert np.mean([r["summary"]["auc"]["average"] for r in joint]) >= 0.85
+    assert np.mean([r["summary"]["auc"]["forgetting"] for r in naive]) >= 0.10
+    # trained on the first family alone, the detector is near chance on some other family
+    after_first = np.array([r["matrices"]["auc"][0][1:] for r in naive])
+    assert (np.abs(after_first.mean(axis=0) - 0.5) < 0.1).any()
