@@ -13,6 +13,7 @@ import yaml
 
 from . import __version__
 from .errors import ConfigError, DfclError
+from .registry import first_paragraph
 
 RUN_CONFIG_KEYS = {"scenario", "strategies", "detector", "detector_params", "scenario_params", "seeds", "device",
                    "threads", "train", "data_root", "results_dir", "tag", "save_scores"}
@@ -121,7 +122,7 @@ def command_list(args: argparse.Namespace) -> int:
     if what in ("all", "families"):
         print("synthetic generator families:")
         for name, fn in FAMILIES.items():
-            print(f"  {name:<20} {(fn.__doc__ or '').split(':')[0].split(',')[0].strip()}")
+            print(f"  {name:<20} {first_paragraph(fn.__doc__).split(' (')[0]}")
     return 0
 
 

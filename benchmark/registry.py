@@ -54,6 +54,9 @@ class Registry:
         return resolved
 
     def summary(self, name: str) -> str:
-        """The first line of the factory's docstring."""
-        doc = inspect.getdoc(self.get(name)) or ""
-        return doc.splitlines()[0] if doc else ""
+        """The first paragraph of the factory's docstring, on one line."""
+        return first_paragraph(inspect.getdoc(self.get(name)))
+
+
+def first_paragraph(doc: str | None) -> str:
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
