@@ -18,15 +18,25 @@ class Registry:
     def __init__(self, kind: str):
         self.kind = kind
         self._factories: dict[str, Callable[..., Any]] = {}
+        self._small: dict[str, dict[str, Any]] = {}
 
-    def register(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def register(self, name: str, *, small: dict[str, Any] | None = None
+                 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register a factory; ``small`` are parameters giving a CPU-sized instance (a tiny encoder, a
+        small buffer) for tests and smoke runs, so registry-wide tests stay fast for heavy entries."""
         def add(factory: Callable[..., Any]) -> Callable[..., Any]:
             if name in self._factories:
                 raise ValueError(f"{self.kind} {name!r} is registered twice "
                                  f"({self._factories[name].__module__} and {factory.__module__})")
             self._factories[name] = factory
+            self._small[name] = dict(small or {})
+            self.params(name, self._small[name])  # a typo in ``small`` fails at import, not in a test
             return factory
         return add
+
+    def small_params(self, name: str) -> dict[str, Any]:
+        self.get(name)
+        return dict(self._small[name])
 
     def available(self) -> list[str]:
         return sorted(self._factories)

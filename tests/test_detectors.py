@@ -12,7 +12,7 @@ from benchmark.errors import ConfigError
 @pytest.mark.parametrize("name", detectors.available())
 def test_detector_maps_images_to_two_logits_and_exposes_features(name):
     torch.manual_seed(0)
-    model = detectors.create(name).eval()
+    model = detectors.create(name, **detectors.REGISTRY.small_params(name)).eval()
     images = torch.rand(3, 3, 32, 32)
     logits = model(images)
     assert isinstance(model, Detector)
@@ -52,6 +52,14 @@ def test_weights_for_another_network_are_refused(tmp_path):
     torch.save({"state_dict": torchvision.models.resnet50(weights=None).state_dict()}, path)
     with pytest.raises(ConfigError, match="does not fit this network"):
         detectors.create("resnet18", weights=str(path))
+
+
+def test_small_parameters_are_checked_when_registered():
+    from benchmark.registry import Registry
+
+    registry = Registry("detector")
+    with pytest.raises(ConfigError, match="has no parameter 'widht'"):
+        registry.register("x", small={"widht": 2})(lambda *, width=4: None)
 
 
 def test_unknown_detector_and_parameter_are_named():

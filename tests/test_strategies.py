@@ -16,12 +16,13 @@ from benchmark.training import TrainConfig, TrainSetup
 
 @pytest.mark.parametrize("name", strategies.available())
 def test_every_strategy_runs_two_tasks_to_a_valid_result(name, two_task_scenario, tmp_path):
-    outcome, = run(RunRequest(scenario="tiny", strategy=name, seeds=[0], results_dir=tmp_path),
+    small = strategies.REGISTRY.small_params(name)
+    outcome, = run(RunRequest(scenario="tiny", strategy=name, seeds=[0], results_dir=tmp_path, strategy_params=small),
                    scenario=two_task_scenario)
     result = results.load(outcome.path)
     assert outcome.status == "done" and result["strategy"]["name"] == name
     assert len(result["matrices"]["auc"]) == 2 and result["summary"]["auc"]["forgetting"] is not None
-    assert result["strategy"]["params"] == strategies.REGISTRY.defaults(name)
+    assert result["strategy"]["params"] == strategies.REGISTRY.params(name, small)
 
 
 class DatasetSizes(SupervisedPlugin):
