@@ -90,19 +90,22 @@ def _class_files(split_dir: Path) -> dict[int, list[Path]]:
 
 def _stratified(files: dict[int, list[Path]], fractions: dict[str, float], rng: np.random.Generator
                 ) -> dict[str, dict[int, list[Path]]]:
-    """Split each class by ``fractions`` (in order), with at least one file per split and class."""
-    names = list(fractions)
+    """Split each class by ``fractions``, in train / val / test order whatever the mapping's order,
+    keeping at least one file per split and class."""
+    names = [name for name in SPLITS if name in fractions]
+    weights = np.array([fractions[name] for name in names], dtype=float)
     parts: dict[str, dict[int, list[Path]]] = {name: {} for name in names}
     for label, paths in files.items():
-        if len(paths) < len(names):
-            raise DataError(f"{len(paths)} file(s) of class {label} under {paths[0].parent if paths else '?'} "
-                            f"cannot fill the {len(names)} splits {names}")
-        shuffled = [paths[i] for i in rng.permutation(len(paths))]
-        cuts = np.cumsum([fractions[n] for n in names])[:-1] / sum(fractions.values())
-        bounds = np.clip(np.round(cuts * len(paths)).astype(int), 1, None)
-        bounds = np.maximum.accumulate(np.minimum(bounds, len(paths) - np.arange(len(names) - 1, 0, -1)))
-        for name, chunk in zip(names, np.split(np.arange(len(paths)), bounds)):
-            parts[name][label] = sorted(shuffled[i] for i in chunk)
+        n, k = len(paths), len(names)
+        if n < k:
+            raise DataError(f"{n} file(s) of class {label} under {paths[0].parent if paths else '?'} "
+                            f"cannot fill the {k} splits {names}")
+        cuts = np.round(np.cumsum(weights)[:-1] / weights.sum() * n).astype(int)
+        for i in range(k - 1):  # at least one file before each cut, and enough after it for the rest
+            cuts[i] = min(max(cuts[i], (cuts[i - 1] if i else 0) + 1), n - (k - 1 - i))
+        order = rng.permutation(n)
+        for name, chunk in zip(names, np.split(order, cuts)):
+            parts[name][label] = sorted(paths[i] for i in chunk)
     return parts
 
 
@@ -180,6 +183,13 @@ def load_tasks(task_names: list[str], params: dict[str, Any], where: str, root: 
     if unknown:
         raise ConfigError(f"{where}: unknown folder parameter(s) {unknown}; known: {sorted(DEFAULTS)}")
     params = {**DEFAULTS, **params}
+    fractions = params["fractions"]
+    if (not isinstance(fractions, dict) or set(fractions) != set(SPLITS)
+            or not all(isinstance(v, (int, float)) and v > 0 for v in fractions.values())):
+        raise ConfigError(f"{where}: params.fractions must give a positive share for each of {list(SPLITS)}, "
+                          f"got {fractions!r}")
+    if not 0 < params["val_fraction"] < 1:
+        raise ConfigError(f"{where}: params.val_fraction must lie in (0, 1), got {params['val_fraction']!r}")
     if not params["dataset"]:
         raise ConfigError(f"{where}: params.dataset must name the dataset folder under the data root")
     base = data_root(root) / params["dataset"]

@@ -15,6 +15,18 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 TINY_PARAMS = {"n_train": 24, "n_val": 4, "n_test": 24, "data_seed": 0}
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` need CUDA: skipped, with the reason shown, on machines without it (CI)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory):
     """Synthetic data built by tests goes to a temporary cache, not the user's."""

@@ -128,3 +128,23 @@ def test_cddb_scenarios_keep_the_published_task_orders(name, count):
               "cddb-long": "gaugan biggan cyclegan imle deepfake crn wild glow stargan_gf stylegan whichfaceisreal san"}
     assert spec["tasks"] == orders[name].split() and len(spec["tasks"]) == count
     assert spec["params"]["splits"]["test"] == "val" and spec["params"]["dataset"] == "CDDB"
+
+
+@pytest.mark.parametrize("count,fractions", [(5, (0.1, 0.1, 0.8)), (3, (0.6, 0.2, 0.2)), (4, (0.98, 0.01, 0.01)),
+                                             (20, (0.6, 0.2, 0.2))])
+def test_every_split_gets_at_least_one_file_per_class(tmp_path, count, fractions):
+    for cls in ("0_real", "1_fake"):
+        write_images(tmp_path / "data" / "famA" / cls, count)
+    path = scenario_yaml(tmp_path, ["famA"], fractions=dict(zip(("train", "val", "test"), fractions)))
+    sizes = scenarios.load(path, data_root=tmp_path).tasks[0].sizes()
+    assert min(sizes.values()) >= 2 and sum(sizes.values()) == 2 * count
+    if count == 5:  # cuts at 0.5 and 1.0 files, pushed apart: 1 / 1 / 3 per class, in train/val/test order
+        assert sizes == {"train": 2, "val": 2, "test": 6}
+
+
+def test_bad_fractions_are_named(tmp_path):
+    for cls in ("0_real", "1_fake"):
+        write_images(tmp_path / "data" / "famA" / cls, 5)
+    path = scenario_yaml(tmp_path, ["famA"], fractions={"train": 0.8, "test": 0.2})
+    with pytest.raises(ConfigError, match="params.fractions must give a positive share for each of"):
+        scenarios.load(path, data_root=tmp_path)
