@@ -63,7 +63,7 @@ def compare(selection: Selection, run_a: str, run_b: str, *, metric: str = "auc"
             continue  # undefined for this scenario (e.g. BWT with one task)
         difference = a - b
         spread = difference.std(ddof=1) if len(difference) > 1 else math.nan
-        row = {"summary": key, "label": label(key, metric), "n": len(common), "mean_a": a.mean(), "mean_b": b.mean(),
+        row = {"run_a": run_a, "run_b": run_b, "summary": key, "label": label(key, metric), "n": len(common), "mean_a": a.mean(), "mean_b": b.mean(),
                "difference": difference.mean(), "sd_difference": spread,
                "d_z": difference.mean() / spread if spread > 0 else math.nan,
                "t_p": stats.ttest_rel(a, b).pvalue if spread > 0 else math.nan,
@@ -115,7 +115,9 @@ def render(frame: pd.DataFrame) -> str:
               + (" With one seed there is no seed test, so no verdict can say 'better'." if n < 2 else "")]
     if resamples:
         lines.append(f"- Bootstrap: {resamples} stratified resamples of every test set, the same for A and B, seeds "
-                     f"fixed: it measures test-set uncertainty only; p-values below 1/{resamples} are not resolved.")
+                     f"fixed: it measures test-set uncertainty only; p-values below 1/{resamples} are not resolved"
+                     + (f", so it cannot reject at α = {info['alpha']}: use more --resamples (default 1000)."
+                        if 1 / resamples >= info["alpha"] else "."))
     else:
         lines.append("- No test-sample bootstrap: raw scores were not saved for both runs (`dfcl run` without "
                      "--no-scores saves them).")

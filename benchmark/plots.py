@@ -78,7 +78,7 @@ def task_curves_figure(matrices: np.ndarray, initial: np.ndarray, tasks: list[st
     spread = series.std(axis=0, ddof=1) if n > 1 else np.zeros_like(mean)
     x = np.arange(t + 1)
     with style.paper():
-        figure, ax = plt.subplots(figsize=(_width(t), 3.0), layout="constrained")
+        figure, ax = plt.subplots(figsize=(_width(t), 3.0 if t <= 6 else 3.6), layout="constrained")
         ax.axhline(CHANCE, color="0.5", linestyle=":", linewidth=0.8)
         for j, task in enumerate(tasks):
             ax.fill_between(x, mean[:, j] - spread[:, j], mean[:, j] + spread[:, j], color=style.colour(j),
@@ -91,7 +91,8 @@ def task_curves_figure(matrices: np.ndarray, initial: np.ndarray, tasks: list[st
         ax.set_xlabel("After training on (task sequence →)")
         ax.set_ylabel(f"{metric_name(metric)} on the tested task")
         ax.set_xlim(-0.2, t + 0.2)
-        _legend_below(figure, f"Tested on (band: ± 1 s.d. over {n} seed{'s' * (n > 1)})", columns=3)
+        _legend_below(figure, f"Tested on (band: ± 1 s.d. over {n} seed{'s' * (n > 1)})",
+                      columns=3 if t <= 6 else 6)
         ax.set_title(title)
     return figure
 

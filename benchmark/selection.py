@@ -50,16 +50,16 @@ class Selection:
 
     def scores(self, run: str) -> list[dict[str, np.ndarray]] | None:
         """Every seed's raw scores, or None when any seed was run without saving them (``--no-scores``)."""
-        paths = list(self._rows(run)["path"])
-        if not all(results.scores_path(p).is_file() for p in paths):
+        rows = self._rows(run)
+        if not all(results.scores_path(p).is_file() for p in rows["path"]):
             return None
-        return [load_scores(p, len(self.tasks)) for p in paths]
+        return [load_scores(path, result) for path, result in zip(rows["path"], rows["result"])]
 
     def _rows(self, run: str) -> pd.DataFrame:
         return self.frame[self.frame["run"] == run].sort_values("seed")
 
 
-def load_scores(result_path: Path, tasks: int) -> dict[str, np.ndarray]:
+def load_scores(result_path: Path, result: dict) -> dict[str, np.ndarray]:
     """A result's saved scores, checked to reproduce its AUC matrix, so a stale or foreign scores file
     can never lend its numbers to another result."""
     path = results.scores_path(result_path)
@@ -68,7 +68,8 @@ def load_scores(result_path: Path, tasks: int) -> dict[str, np.ndarray]:
             arrays = {key: stored[key] for key in stored.files}
     except (OSError, ValueError) as error:
         raise ResultError(f"cannot read scores file {path}: {error}") from None
-    auc = results.as_matrix(results.load(result_path)["matrices"]["auc"])
+    auc = results.as_matrix(result["matrices"]["auc"])
+    tasks = len(auc)
     for i in range(tasks):
         for j in range(tasks):
             for key in (f"labels_t{j}", f"scores_init_t{j}", f"scores_after{i}_t{j}"):

@@ -22,7 +22,8 @@ COLUMN_WIDTH = 3.5  # inches: one column (IEEE 3.5 in, CVPR 3.25 in)
 FULL_WIDTH = 7.0  # inches: the text width of a two-column paper (IEEE 7.16 in, CVPR 6.875 in)
 FORMATS = ("pdf", "png", "svg")
 PALETTE = sns.color_palette("colorblind")  # Okabe–Ito-like: tells apart under the common colour-vision deficiencies
-MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">", "p")  # a second cue, so lines also differ in greyscale
+# A second cue, so lines also differ in greyscale; 9 markers against 10 colours repeat a pair only after 90.
+MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">")
 SEQUENTIAL = "cividis"  # perceptually uniform and colour-blind safe, also in greyscale
 RC = {
     "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,

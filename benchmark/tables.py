@@ -110,7 +110,8 @@ def latex(frame: pd.DataFrame, tasks: tuple[str, ...]) -> str:
         for key in REPORTED:
             row = part.loc[(run, key)]
             body = _number(row["mean"]) + (f" \\pm {_number(row['std'])}" if row["n"] > 1 else "")
-            centres.append(f"$\\mathbf{{{body}}}$" if row["best"] else f"${body}$")
+            centres.append("n/a" if not np.isfinite(row["mean"]) else
+                           f"$\\mathbf{{{body}}}$" if row["best"] else f"${body}$")
             intervals.append(f"{{\\scriptsize $[{_number(row['ci_low'])}, {_number(row['ci_high'])}]$}}"
                              if np.isfinite(row["ci_low"]) else "")
         if index:
@@ -119,7 +120,7 @@ def latex(frame: pd.DataFrame, tasks: tuple[str, ...]) -> str:
         if any(intervals):
             lines.append(" & & " + " & ".join(intervals) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return "\n".join(lines).replace("$n/a$", "n/a") + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def csv(frame: pd.DataFrame) -> str:

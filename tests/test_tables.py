@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from benchmark import tables
+from benchmark import results, tables
 from benchmark.cli import main
 from benchmark.selection import select
 from conftest import make_result, write_result
@@ -133,3 +133,13 @@ def test_latex_table_compiles_with_booktabs(three_runs, tmp_path, pdflatex):
     assert (tmp_path / "paper.pdf").stat().st_size > 0
     assert "Overfull \\hbox" not in log, "the table is wider than the text"
     assert "Missing character" not in log
+
+
+def test_scores_that_do_not_reproduce_their_result_are_refused(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    mine = write_scored_result(tmp_path, [[2.0, 0.2], [0.8, 2.5]], strategy="naive", seed=0, rng=rng)
+    other = write_scored_result(tmp_path, [[0.5, 0.2], [0.8, 2.5]], strategy="joint", seed=0, rng=rng)
+    results.scores_path(mine).write_bytes(results.scores_path(other).read_bytes())
+    assert main(["table", "--results-dir", str(tmp_path), "--resamples", "5"]) == 2
+    err = capsys.readouterr().err
+    assert f"{results.scores_path(mine)}: scores_after0_t0 give AUC" in err and "dfcl run --force" in err
