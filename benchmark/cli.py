@@ -159,6 +159,76 @@ def command_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _selection(args: argparse.Namespace, scenario: str):
+    from .selection import select
+    return select(Path(args.results_dir), scenario, args.runs)
+
+
+def command_plot(args: argparse.Namespace) -> int:
+    from . import plots
+
+    output = Path(args.output or Path("figures") / args.scenario)
+    written = plots.write_all(_selection(args, args.scenario), output, metric=args.metric, formats=args.formats)
+    print(f"wrote {len(written)} files to {output}/")
+    return 0
+
+
+def command_table(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from . import leaderboard, tables
+
+    scenarios = args.scenario or sorted(set(leaderboard.collect(Path(args.results_dir)).get("scenario", [])))
+    if not scenarios:
+        raise DfclError(f"no result files under {args.results_dir}/: run `dfcl run …` first or pass --results-dir")
+    parts = []
+    for scenario in scenarios:
+        selection = _selection(args, scenario)
+        parts.append((tables.summary_frame(selection, metric=args.metric, resamples=args.resamples, seed=args.seed),
+                      selection.tasks))
+    if args.format == "csv":
+        text = tables.csv(pd.concat([frame for frame, _ in parts], ignore_index=True))
+    else:
+        text = "\n".join(tables.RENDERERS[args.format](frame, tasks) for frame, tasks in parts)
+    if args.output:
+        from .results import write_atomic
+        write_atomic(Path(args.output), text)
+        print(f"wrote {args.output}")
+    else:
+        print(text, end="")
+    return 0
+
+
+def command_compare(args: argparse.Namespace) -> int:
+    from . import compare
+    from .selection import select
+
+    results_dir, runs = Path(args.results_dir), []
+    for name in (args.a, args.b):
+        matched = select(results_dir, args.scenario, [name]).runs
+        if len(matched) != 1:
+            raise DfclError(f"'{name}' names {len(matched)} runs ({', '.join(matched)}); name each as "
+                            f"<strategy>--<detector>")
+        runs += matched
+    frame = compare.compare(select(results_dir, args.scenario, runs), *runs, metric=args.metric,
+                            resamples=args.resamples, seed=args.seed, alpha=args.alpha)
+    print(frame.to_csv(index=False) if args.format == "csv" else compare.render(frame), end="")
+    return 0
+
+
+def _add_selection_flags(parser: argparse.ArgumentParser, *, runs: bool = True, resamples: int | None = None) -> None:
+    """Flags shared by plot, table and compare: which results, which metric, and the bootstrap's size."""
+    parser.add_argument("--results-dir", default="results", help="where result files are (default results)")
+    if resamples is not None:
+        parser.add_argument("--resamples", type=int, default=resamples,
+                            help=f"bootstrap resamples of the test sets (default {resamples}; 0 to skip)")
+        parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    parser.add_argument("--metric", default="auc", choices=["auc", "acc"], help="score behind the summaries (default auc)")
+    if runs:
+        parser.add_argument("--runs", nargs="+", metavar="RUN",
+                            help="runs to include, each <strategy> or <strategy>--<detector> (default: all), in this order")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dfcl", description="Continual-learning benchmark for deepfake detection.")
     parser.add_argument("--version", action="version", version=f"dfcl-bench {__version__}")
@@ -207,6 +277,41 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--output", default="leaderboard.md", help="default leaderboard.md")
     board.add_argument("--check", action="store_true", help="exit 1 if the file is not what the results generate")
     board.set_defaults(handler=command_leaderboard)
+
+    plot = commands.add_parser("plot", help="paper figures (PDF, PNG, SVG) from result files",
+                               description="Draw, for one scenario, each run's score matrix (per seed and mean over "
+                                           "seeds), per-task curves over the training sequence, the stability–"
+                                           "plasticity scatter and grouped bars of average / forgetting / BWT. "
+                                           "Spread is ± 1 s.d. over seeds. Reads result files only.")
+    plot.add_argument("--scenario", default="synthetic", help="scenario name as in results/ (default synthetic)")
+    plot.add_argument("--output", help="folder for the figures (default figures/<scenario>)")
+    plot.add_argument("--formats", nargs="+", default=["pdf", "png", "svg"], choices=["pdf", "png", "svg"])
+    _add_selection_flags(plot)
+    plot.set_defaults(handler=command_plot)
+
+    table = commands.add_parser("table", help="mean ± s.d. and 95%% confidence intervals per scenario",
+                                description="One table per scenario: each summary as mean ± sample s.d. over seeds "
+                                            "with a 95%% confidence interval (Student t over seeds, combined with a "
+                                            "stratified bootstrap over test samples when raw scores were saved), "
+                                            "best value per column marked. The caption states the method.")
+    table.add_argument("--format", default="markdown", choices=["markdown", "latex", "csv"])
+    table.add_argument("--scenario", nargs="+", help="scenarios (default: every scenario with results)")
+    table.add_argument("--output", help="write to this file instead of standard output")
+    _add_selection_flags(table, resamples=200)
+    table.set_defaults(handler=command_table)
+
+    versus = commands.add_parser("compare", help="is run A better than run B? paired tests with effect sizes",
+                                 description="Compare two runs of one scenario, paired over their common seeds: "
+                                             "paired t-test and exact sign-flip test over seeds, effect size d_z, "
+                                             "and a stratified bootstrap over test samples when raw scores exist. "
+                                             "Refuses runs on different data or without common seeds.")
+    versus.add_argument("a", help="run A: <strategy> or <strategy>--<detector>")
+    versus.add_argument("b", help="run B: <strategy> or <strategy>--<detector>")
+    versus.add_argument("--scenario", default="synthetic", help="default synthetic")
+    versus.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdict (default 0.05)")
+    versus.add_argument("--format", default="markdown", choices=["markdown", "csv"])
+    _add_selection_flags(versus, runs=False, resamples=1000)
+    versus.set_defaults(handler=command_compare)
     return parser
 
 

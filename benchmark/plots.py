@@ -1,0 +1,185 @@
+"""Paper figures drawn from result files only: the T×T score matrix as a heatmap, per-task curves over the
+training sequence, the stability–plasticity scatter and grouped bars of the summaries.
+
+Each ``*_figure`` function returns a matplotlib Figure built from arrays or frames; ``figures`` makes
+every figure of a selection (so tests can check what is drawn) and ``write_all`` saves them as PDF, PNG
+and SVG.
+Spread over seeds is drawn as ± 1 sample standard deviation and says so on the figure; confidence
+intervals belong in the table (``dfcl table``), where their method is stated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from textwrap import fill
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.patches import Rectangle
+from seaborn.utils import relative_luminance
+
+from . import conventions, style
+from .conventions import HIGHER_IS_BETTER, SIGN_NOTES, axis_label, metric_name
+from .selection import Selection
+
+BARS = ("average", "forgetting", "bwt")
+CHANCE = 0.5  # AUC of a random detector, and accuracy on the balanced test sets
+
+
+def _width(tasks: int) -> float:
+    return style.COLUMN_WIDTH if tasks <= 6 else style.FULL_WIDTH
+
+
+def matrix_figure(matrix: np.ndarray, tasks: list[str], title: str, *, metric: str = "auc",
+                  vmin: float | None = None) -> plt.Figure:
+    """Heatmap of R[i][j] (row = after training task i, column = tested on task j), every cell annotated,
+    the diagonal (each task right after training on it) outlined."""
+    t = len(tasks)
+    with style.paper():
+        figure, ax = plt.subplots(figsize=(_width(t), _width(t) * 0.82))
+        sns.heatmap(matrix, ax=ax, annot=True, fmt=".2f", cmap=style.SEQUENTIAL, square=True,
+                    vmin=min(CHANCE, np.nanmin(matrix)) if vmin is None else vmin, vmax=1.0,
+                    xticklabels=tasks, yticklabels=tasks, linewidths=0.5, linecolor="white",
+                    annot_kws={"size": 7 if t <= 6 else 6},
+                    cbar_kws={"label": metric_name(metric), "shrink": 0.85})
+        _readable_annotations(ax, matrix)
+        for j in range(t):
+            ax.add_patch(Rectangle((j, j), 1, 1, fill=False, edgecolor="black", linewidth=1.4, clip_on=False))
+        ax.set_xlabel("Tested on task j")
+        ax.set_ylabel("After training task i")
+        ax.tick_params(axis="x", labelrotation=35)
+        plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
+        ax.tick_params(axis="y", labelrotation=0)
+        ax.tick_params(length=0)
+        ax.set_title(title)
+    return figure
+
+
+def _readable_annotations(ax: plt.Axes, matrix: np.ndarray) -> None:
+    """Black or white text, whichever contrasts more with its cell: WCAG 2's crossover is at relative
+    luminance 0.179, while seaborn switches at 0.408 and leaves white text on mid-tone cells."""
+    mesh = ax.collections[0]
+    for text in ax.texts:
+        x, y = text.get_position()
+        cell = mesh.cmap(mesh.norm(matrix[int(y), int(x)]))
+        text.set_color("black" if relative_luminance(cell) > 0.179 else "white")
+
+
+def task_curves_figure(matrices: np.ndarray, initial: np.ndarray, tasks: list[str], title: str, *,
+                       metric: str = "auc") -> plt.Figure:
+    """One line per test task over the training sequence (untrained, then after each task): mean over
+    seeds with a ± 1 s.d. band; the point right after training on that task is outlined."""
+    n, t = matrices.shape[0], len(tasks)
+    series = np.concatenate([initial[:, None, :], matrices], axis=1)  # (seeds, 1 + T, tested task)
+    mean = series.mean(axis=0)
+    spread = series.std(axis=0, ddof=1) if n > 1 else np.zeros_like(mean)
+    x = np.arange(t + 1)
+    with style.paper():
+        figure, ax = plt.subplots(figsize=(_width(t), 3.0 if t <= 6 else 3.6), layout="constrained")
+        ax.axhline(CHANCE, color="0.5", linestyle=":", linewidth=0.8)
+        for j, task in enumerate(tasks):
+            ax.fill_between(x, mean[:, j] - spread[:, j], mean[:, j] + spread[:, j], color=style.colour(j),
+                            alpha=0.18, linewidth=0)
+            ax.plot(x, mean[:, j], color=style.colour(j), marker=style.marker(j), label=task)
+        trained = np.arange(t)
+        ax.scatter(trained + 1, mean[trained + 1, trained], s=60, facecolors="none", edgecolors="black",
+                   linewidths=1.0, zorder=3, label="just trained on it")
+        ax.set_xticks(x, ["untrained", *tasks], rotation=30, ha="right", rotation_mode="anchor")
+        ax.set_xlabel("After training on (task sequence →)")
+        ax.set_ylabel(f"{metric_name(metric)} on the tested task")
+        ax.set_xlim(-0.2, t + 0.2)
+        _legend_below(figure, f"Tested on (band: ± 1 s.d. over {n} seed{'s' * (n > 1)})",
+                      columns=3 if t <= 6 else 6)
+        ax.set_title(title)
+    return figure
+
+
+def _legend_below(figure: plt.Figure, title: str, columns: int) -> None:
+    """Below the axes, so a figure keeps the column width it was made for."""
+    figure.legend(title=title, loc="outside lower center", ncols=columns, frameon=False)
+
+
+def _by_run(seed_summaries: pd.DataFrame) -> pd.DataFrame:
+    """Mean, s.d. and count over seeds of every summary, one row per run, in the selection's order."""
+    grouped = seed_summaries.groupby("label", sort=False)
+    spread = grouped[list(HIGHER_IS_BETTER)].agg(["mean", "std"]).fillna({(k, "std"): 0.0 for k in HIGHER_IS_BETTER})
+    spread[("seeds", "n")] = grouped.size().astype(int)
+    return spread
+
+
+def stability_plasticity_figure(seed_summaries: pd.DataFrame, *, metric: str = "auc") -> plt.Figure:
+    """Final average score against forgetting, one point per run, error bars ± 1 s.d. over seeds: the
+    trade-off every continual method is placed on (top left is best)."""
+    runs = _by_run(seed_summaries)
+    with style.paper():
+        figure, ax = plt.subplots(figsize=(style.COLUMN_WIDTH, 3.0), layout="constrained")
+        for k, (run_label, row) in enumerate(runs.iterrows()):
+            ax.errorbar(row[("forgetting", "mean")], row[("average", "mean")], xerr=row[("forgetting", "std")],
+                        yerr=row[("average", "std")], fmt=style.marker(k), color=style.colour(k), markersize=5,
+                        label=f"{run_label} (n = {int(row[('seeds', 'n')])})")
+        ax.set_xlabel(axis_label("forgetting", metric))
+        ax.set_ylabel(axis_label("average", metric))
+        ax.margins(0.15)
+        _legend_below(figure, "error bars: ± 1 s.d. over n seeds", columns=2)
+    return figure
+
+
+def summary_bars_figure(seed_summaries: pd.DataFrame, *, metric: str = "auc") -> plt.Figure:
+    """Average, forgetting and BWT side by side, one bar per run in each group: the mean over seeds with
+    ± 1 s.d. error bars, and every seed as a dot, since with few seeds the dots say more than the bar."""
+    runs = _by_run(seed_summaries)
+    width = 0.8 / len(runs)
+    groups = np.arange(len(BARS))
+    with style.paper():
+        figure, ax = plt.subplots(figsize=(style.COLUMN_WIDTH, 3.0), layout="constrained")
+        ax.axhline(0, color="black", linewidth=0.6)
+        for k, (run_label, row) in enumerate(runs.iterrows()):
+            x = groups - 0.4 + width * (k + 0.5)
+            ax.bar(x, [row[(key, "mean")] for key in BARS], width * 0.9, yerr=[row[(key, "std")] for key in BARS],
+                   color=style.colour(k), label=f"{run_label} (n = {int(row[('seeds', 'n')])})",
+                   error_kw={"linewidth": 0.8})
+            seeds = seed_summaries[seed_summaries["label"] == run_label]
+            beside = np.linspace(-0.25, 0.25, len(seeds)) * width
+            for g, key in enumerate(BARS):
+                ax.scatter(x[g] + beside, seeds[key], s=5, color="black", zorder=3, linewidths=0)
+        ax.set_xticks(groups, [f"{conventions.label(key, metric)}\n{fill(SIGN_NOTES[key], 12)}" for key in BARS])
+        ax.set_ylabel(f"{metric_name(metric)} summary, mean ± 1 s.d.")
+        ax.grid(axis="x", visible=False)
+        _legend_below(figure, "dots: one per seed", columns=2)
+    return figure
+
+
+def seed_summaries(selection: Selection, metric: str = "auc") -> pd.DataFrame:
+    """One row per (run, seed): the run's display label, the seed and its summaries."""
+    frames = [selection.summaries(run, metric).reset_index().assign(run=run, label=selection.label(run))
+              for run in selection.runs]
+    return pd.concat(frames, ignore_index=True)
+
+
+def figures(selection: Selection, metric: str = "auc") -> Iterator[tuple[str, plt.Figure]]:
+    """Every figure of ``selection`` with its file name (no extension), one at a time."""
+    tasks = list(selection.tasks)
+    lowest = min(CHANCE, min(np.nanmin(selection.matrices(run, metric)) for run in selection.runs))
+    for run in selection.runs:
+        matrices, seeds = selection.matrices(run, metric), selection.seeds(run)
+        strategy, detector = selection.frame.loc[selection.frame["run"] == run, ["strategy", "detector"]].iloc[0]
+        name = f"{strategy}, {detector}"
+        for seed, matrix in zip(seeds, matrices):
+            yield (f"{metric}-matrix--{run}--seed{seed}",
+                   matrix_figure(matrix, tasks, f"{name}: seed {seed}", metric=metric, vmin=lowest))
+        mean_title = f"{name}: mean of {len(seeds)} seeds ({', '.join(map(str, seeds))})"
+        yield (f"{metric}-matrix--{run}--mean",
+               matrix_figure(matrices.mean(axis=0), tasks, mean_title, metric=metric, vmin=lowest))
+        yield (f"{metric}-per-task--{run}",
+               task_curves_figure(matrices, selection.initial(run, metric), tasks, name, metric=metric))
+    summaries = seed_summaries(selection, metric)
+    yield f"{metric}-stability-plasticity", stability_plasticity_figure(summaries, metric=metric)
+    yield f"{metric}-summary-bars", summary_bars_figure(summaries, metric=metric)
+
+
+def write_all(selection: Selection, output: Path, *, metric: str = "auc", formats=style.FORMATS) -> list[Path]:
+    """Every figure of ``selection`` under ``output``, in each format; returns the files written."""
+    return [path for stem, figure in figures(selection, metric) for path in style.save(figure, output / stem, formats)]

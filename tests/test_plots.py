@@ -1,0 +1,175 @@
+"""`dfcl plot`: figures built from hand-written result files draw exactly the numbers in those files,
+with one line / point / bar per task or run, labelled axes, and files that fit the paper's column."""
+
+import re
+import subprocess
+import sys
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.collections import PathCollection, PolyCollection
+from matplotlib.container import BarContainer, ErrorbarContainer
+from matplotlib.image import imread
+from matplotlib.patches import Rectangle
+
+from benchmark import plots, style
+from benchmark.cli import main
+from benchmark.selection import select
+from conftest import REPO, make_result, write_result
+
+TASKS = ["gan", "diffusion", "faceswap"]
+NAIVE = [  # three seeds of a 3-task AUC matrix
+    [[0.90, 0.55, 0.60], [0.70, 0.92, 0.58], [0.65, 0.75, 0.95]],
+    [[0.88, 0.50, 0.62], [0.72, 0.90, 0.61], [0.60, 0.70, 0.93]],
+    [[0.91, 0.52, 0.59], [0.69, 0.94, 0.57], [0.62, 0.78, 0.96]],
+]
+JOINT = [[[0.90, 0.55, 0.60], [0.89, 0.91, 0.62], [0.88, 0.90, 0.94]]]
+INITIAL = [0.5, 0.48, 0.52]
+
+
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory):
+    results_dir = tmp_path_factory.mktemp("results")
+    for seed, matrix in enumerate(NAIVE):
+        write_result(results_dir, make_result(matrix, strategy="naive", seed=seed, tasks=TASKS, initial_auc=INITIAL))
+    write_result(results_dir, make_result(JOINT[0], strategy="joint", seed=0, tasks=TASKS, initial_auc=INITIAL))
+    selection = select(results_dir, "demo", ["naive", "joint"])
+    figures = dict(plots.figures(selection))
+    yield results_dir, figures
+    for figure in figures.values():
+        plt.close(figure)
+
+
+def cells(figure) -> np.ndarray:
+    ax = figure.axes[0]
+    return np.asarray(ax.collections[0].get_array()).reshape(len(TASKS), len(TASKS))
+
+
+def test_heatmap_cells_are_the_matrix_annotated_with_the_diagonal_marked(drawn):
+    _, figures = drawn
+    figure = figures["auc-matrix--naive--smallcnn--seed1"]
+    ax = figure.axes[0]
+    assert np.array_equal(cells(figure), np.array(NAIVE[1]))
+    assert [t.get_text() for t in ax.texts] == [f"{v:.2f}" for row in NAIVE[1] for v in row]
+    outlined = sorted(p.get_xy() for p in ax.patches if isinstance(p, Rectangle) and not p.get_fill())
+    assert outlined == [(j, j) for j in range(len(TASKS))]
+    assert ax.get_xlabel() == "Tested on task j" and ax.get_ylabel() == "After training task i"
+    assert [t.get_text() for t in ax.get_xticklabels()] == TASKS
+    assert figure.axes[1].get_ylabel() == "AUC"  # the colour bar
+
+
+def test_mean_heatmap_averages_the_seeds(drawn):
+    _, figures = drawn
+    assert np.allclose(cells(figures["auc-matrix--naive--smallcnn--mean"]), np.mean(NAIVE, axis=0))
+    assert "mean of 3 seeds (0, 1, 2)" in figures["auc-matrix--naive--smallcnn--mean"].axes[0].get_title()
+
+
+def test_per_task_curves_one_line_per_task_with_a_band(drawn):
+    _, figures = drawn
+    ax = figures["auc-per-task--naive--smallcnn"].axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")}
+    assert sorted(lines) == sorted(TASKS)
+    for j, task in enumerate(TASKS):
+        expected = [INITIAL[j], *np.mean(NAIVE, axis=0)[:, j]]
+        assert np.allclose(lines[task].get_ydata(), expected)
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == len(TASKS)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["untrained", *TASKS]
+    assert ax.get_ylabel() == "AUC on the tested task"
+    assert "± 1 s.d. over 3 seeds" in figures["auc-per-task--naive--smallcnn"].legends[0].get_title().get_text()
+
+
+def seed_summary(matrices, key):
+    from benchmark import metrics
+    return [metrics.summarise(np.array(m), np.array(INITIAL))[key] for m in matrices]
+
+
+def test_stability_plasticity_one_point_per_run_with_error_bars(drawn):
+    _, figures = drawn
+    ax = figures["auc-stability-plasticity"].axes[0]
+    points = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert len(points) == 2
+    naive = points[0][0]
+    assert naive.get_xdata()[0] == pytest.approx(np.mean(seed_summary(NAIVE, "forgetting")))
+    assert naive.get_ydata()[0] == pytest.approx(np.mean(seed_summary(NAIVE, "average")))
+    x_bar = points[0].lines[2][0].get_segments()[0]  # horizontal error bar: mean ± s.d.
+    assert x_bar[1][0] - x_bar[0][0] == pytest.approx(2 * np.std(seed_summary(NAIVE, "forgetting"), ddof=1))
+    assert ax.get_xlabel() == "Forgetting (AUC) ↓, positive = forgotten"
+    assert ax.get_ylabel() == "Avg AUC ↑, final model"
+
+
+def test_summary_bars_one_bar_per_run_and_summary_and_a_dot_per_seed(drawn):
+    _, figures = drawn
+    ax = figures["auc-summary-bars"].axes[0]
+    bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+    assert [len(b) for b in bars] == [3, 3]
+    heights = [bar.get_height() for bar in bars[0]]
+    assert heights == pytest.approx([np.mean(seed_summary(NAIVE, key)) for key in plots.BARS])
+    dots = sum(len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection))
+    assert dots == (3 + 1) * len(plots.BARS)
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks[1].startswith("Forgetting (AUC) ↓") and ticks[2].startswith("BWT (AUC) ↑")
+
+
+def test_cli_writes_every_figure_as_pdf_png_svg_within_the_column(drawn, tmp_path):
+    results_dir, figures = drawn
+    plot = ["plot", "--scenario", "demo", "--results-dir", str(results_dir), "--runs", "joint", "--output"]
+    assert main([*plot, str(tmp_path / "first")]) == 0
+    written = {p.name: p.read_bytes() for p in (tmp_path / "first").iterdir()}
+    stems = [stem for stem in figures if "naive" not in stem]
+    assert sorted(written) == sorted(f"{stem}.{fmt}" for stem in stems for fmt in style.FORMATS)
+    for stem in stems:
+        width_px = imread(tmp_path / "first" / f"{stem}.png").shape[1]
+        assert width_px <= style.COLUMN_WIDTH * style.RC["savefig.dpi"] * 1.02, f"{stem} is wider than a column"
+    pdf = written["auc-summary-bars.pdf"]
+    assert b"/FontFile2" in pdf and b"/Subtype /Type3" not in pdf  # embedded TrueType, no Type 3 fonts
+    assert b"<text" in written["auc-summary-bars.svg"]  # text stays text
+    assert main([*plot, str(tmp_path / "again"), "--formats", "pdf", "svg"]) == 0
+    again = list((tmp_path / "again").iterdir())  # no timestamps: a regenerated figure is byte-identical
+    assert len(again) == 2 * len(stems) and [p.name for p in again if written[p.name] != p.read_bytes()] == []
+
+
+def test_unknown_run_is_refused_naming_the_ones_there(drawn, capsys):
+    results_dir, _ = drawn
+    assert main(["plot", "--scenario", "demo", "--results-dir", str(results_dir), "--runs", "ewc"]) == 2
+    err = capsys.readouterr().err
+    assert "no run 'ewc'" in err and "available: joint--smallcnn, naive--smallcnn" in err
+
+
+def test_plots_tables_and_comparisons_never_import_torch(drawn, tmp_path):
+    results_dir, _ = drawn
+    code = ("import sys\n"
+            "from benchmark.cli import main\n"
+            f"assert main(['plot', '--scenario', 'demo', '--results-dir', {str(results_dir)!r}, '--output', "
+            f"{str(tmp_path)!r}, '--formats', 'svg', '--runs', 'joint']) == 0\n"
+            f"assert main(['table', '--results-dir', {str(results_dir)!r}, '--format', 'latex']) == 0\n"
+            f"assert main(['compare', 'naive', 'joint', '--scenario', 'demo', '--results-dir', {str(results_dir)!r}]) == 0\n"
+            "import benchmark.plots, benchmark.tables, benchmark.compare, benchmark.uncertainty, benchmark.selection\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n"
+            "print('no torch')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("no torch")
+
+
+def test_committed_figures_are_what_the_committed_results_make():
+    """figures/synthetic/ is generated by `make run`: the same files as `dfcl plot` writes for results/."""
+    folder = REPO / "figures" / "synthetic"
+    stems = []
+    for stem, figure in plots.figures(select(REPO / "results", "synthetic")):
+        stems.append(stem)
+        plt.close(figure)
+    expected = {f"{stem}.{fmt}" for stem in stems for fmt in style.FORMATS} | {"table.md", "table.tex"}
+    assert {p.name for p in folder.iterdir()} == expected, "figures/synthetic/ is stale: run `make run`"
+    readme = (REPO / "README.md").read_text()
+    embedded = re.findall(r"!\[[^\]]*\]\((figures/synthetic/[^)]+\.png)\)", readme)
+    assert embedded and all((REPO / path).is_file() for path in embedded)
+
+
+@pytest.mark.parametrize("command", ["plot", "table", "compare"])
+def test_help_for_the_figure_table_and_comparison_commands(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert f"usage: dfcl {command}" in capsys.readouterr().out
