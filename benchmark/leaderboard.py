@@ -55,7 +55,8 @@ def collect(results_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _consistent(frame: pd.DataFrame, column: str, what: str) -> None:
+def require_consistent(frame: pd.DataFrame, column: str, what: str) -> None:
+    """Stop, naming the files, when result rows that will be aggregated differ in ``column``."""
     if frame[column].nunique() > 1:
         groups = "; ".join(f"{value}: {', '.join(str(p) for p in part['path'])}"
                            for value, part in frame.groupby(column))
@@ -77,7 +78,7 @@ def _table(frame: pd.DataFrame, results_dir: Path, output: Path) -> str:
              "|---:|---|---|---:|" + "---|" * len(COLUMNS) + "---:|---|"]
     rows = []
     for (strategy, detector), group in frame.groupby(["strategy", "detector"]):
-        _consistent(group, "config_hash", f"the seeds of {strategy}--{detector} were run with configurations that")
+        require_consistent(group, "config_hash", f"the seeds of {strategy}--{detector} were run with configurations that")
         link = os.path.relpath(group["path"].iloc[0].parent, output.parent)
         cells = [_cell(group[f"{metric}.{key}"]) for _, metric, key in COLUMNS]
         seeds = ", ".join(str(s) for s in sorted(group["seed"]))
@@ -96,7 +97,7 @@ def render(results_dir: Path, output: Path) -> str:
     if frame.empty:
         return text[0] + "\nNo results yet: run `make run` or `dfcl run …`.\n"
     for scenario, part in frame.groupby("scenario"):
-        _consistent(part, "fingerprint", f"the data fingerprints of the '{scenario}' results")
+        require_consistent(part, "fingerprint", f"the data fingerprints of the '{scenario}' results")
         tasks = part["tasks"].iloc[0]
         text.append(f"## {scenario} (version {part['version'].iloc[0]}, {len(tasks)} tasks)\n\n"
                     f"Task order: {' → '.join(tasks)}. Data fingerprint `{part['fingerprint'].iloc[0][:23]}…`.\n\n"

@@ -102,9 +102,9 @@ def select(results_dir: Path, scenario: str, runs: list[str] | None = None) -> S
                               f"available: {', '.join(available)}")
         order += [r for r in matched if r not in order]
     frame = frame[frame["run"].isin(order)]
-    leaderboard._consistent(frame, "fingerprint", f"the data fingerprints of the '{scenario}' results")
+    leaderboard.require_consistent(frame, "fingerprint", f"the data fingerprints of the '{scenario}' results")
     for run, group in frame.groupby("run"):
-        leaderboard._consistent(group, "config_hash", f"the seeds of {run} were run with configurations that")
+        leaderboard.require_consistent(group, "config_hash", f"the seeds of {run} were run with configurations that")
     one_detector = frame["detector"].nunique() == 1
     frame["label"] = frame["strategy"] if one_detector else frame["strategy"] + " (" + frame["detector"] + ")"
     frame["result"] = [results.load(p) for p in frame["path"]]
