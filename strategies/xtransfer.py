@@ -119,14 +119,16 @@ def xtransfer(model, setup, *, auc_weight: float = 1.0, margin: float = 0.6, pow
 
     Zhang et al., arXiv 2310.04639 ("two neural networks that employ interleaved parallel gradient
     transmission", "AUC loss and cross-entropy loss", "three transfer routes with a dynamic balancing
-    factor"). What this reconstruction assumes: both networks start as copies of the detector; the
-    *anchor* keeps earlier tasks by taking ``anchor_lr_scale`` of each step from the second task on, the
-    *adapter* learns at the full rate; the three routes are anchor alone, adapter alone, and the X (anchor
-    features → adapter classifier and adapter features → anchor classifier, averaged); each route's loss is
-    the detector's task loss + ``auc_weight`` × the pairwise squared-hinge AUC loss on the fake logit
-    (η = ``margin`` = 0.6, p = ``power`` = 2, as the authors' group's code); the dynamic balancing factor
-    weights routes by their detached share of the total loss (``balance="equal"``: 1/3 each). The scored
-    model is ``prediction``: the mean of both networks' probabilities (``ensemble``), or one network.
+    factor"). What this reconstruction assumes: both networks start as copies of the detector and learn
+    the first task alike, ending as two copies of one source model (the paper's starting point); from
+    the second task on the *anchor* keeps earlier tasks by taking ``anchor_lr_scale`` of each step (its
+    BatchNorm statistics likewise) while the *adapter* learns at the full rate; the three routes are
+    anchor alone, adapter alone, and the X (anchor features → adapter classifier and adapter features →
+    anchor classifier, averaged); each route's loss is the detector's task loss + ``auc_weight`` × the
+    pairwise squared-hinge AUC loss on the fake logit (η = ``margin`` = 0.6, p = ``power`` = 2, as the
+    authors' group's code); the dynamic balancing factor weights routes by their detached share of the
+    total loss (``balance="equal"``: 1/3 each). The scored model is ``prediction``: the mean of both
+    networks' probabilities (``ensemble``), or one network. Training costs two networks.
     """
     require_features(model, "xtransfer")
     for name, value, allowed in (("balance", balance, BALANCES), ("prediction", prediction, PREDICTIONS)):
