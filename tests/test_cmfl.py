@@ -14,6 +14,8 @@ from benchmark.detectors.cmfl import (cross_modal_focal_loss, cross_modal_weight
                                       to_paper_convention)
 from benchmark.errors import ConfigError, DfclError
 
+from single_thread import one_thread  # noqa: F401  (autouse)
+
 
 def test_cross_modal_weights_match_a_hand_computed_example():
     # p_a = 0.8, p_b = 0.5, m = 2: m·p_a·p_b/(p_a + p_b) = 0.8/1.3 = 8/13, so w_a = 0.5·8/13 = 4/13 and
