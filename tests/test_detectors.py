@@ -42,8 +42,8 @@ def test_local_torchvision_weights_are_loaded_except_the_imagenet_head(tmp_path)
     path = tmp_path / "resnet18.pth"
     torch.save(reference.state_dict(), path)
     model = detectors.create("resnet18", weights=str(path))
-    assert torch.equal(model.trunk.conv1.weight, reference.conv1.weight)
-    assert torch.equal(model.trunk.layer4[1].bn2.running_var, reference.layer4[1].bn2.running_var)
+    assert torch.equal(model.backbone.body.conv1.weight, reference.conv1.weight)
+    assert torch.equal(model.backbone.body.layer4[1].bn2.running_var, reference.layer4[1].bn2.running_var)
     assert model.classifier.out_features == 2
 
 
