@@ -19,3 +19,12 @@ def require_features(model: nn.Module, strategy: str) -> None:
         raise ConfigError(f"strategy {strategy!r} needs a detector that exposes features(x) and a classifier; "
                           f"detector {type(model).__name__} lacks {' and '.join(missing)}. Implement them "
                           f"(see benchmark/detectors/base.py) or choose another strategy or detector.")
+
+
+def require_loss_on_any_logits(model: nn.Module, strategy: str) -> None:
+    """Strategies that train logits other than ``model(x)`` (X-Transfer's crossed routes) with the detector's
+    loss cannot serve a detector whose loss reads other outputs of its own forward pass."""
+    if getattr(model, "loss_reads_forward_outputs", False):
+        raise ConfigError(f"strategy {strategy!r} trains logits built outside the detector's forward pass, but "
+                          f"detector {type(model).__name__}'s loss also needs its other outputs of that pass "
+                          f"(extra heads or scales). Choose another strategy or detector.")

@@ -14,6 +14,7 @@ from avalanche.training.templates import SupervisedTemplate
 from torch import nn
 from torch.utils.data import DataLoader
 
+from benchmark.detectors.heads import forward_features
 from benchmark.errors import ConfigError
 
 from . import register
@@ -47,11 +48,11 @@ def teacher_prototypes(teacher: nn.Module, dataset, bins: int, batch_size: int, 
     ``features`` it is their mean over D.
     """
     sums = counts = 0
-    for x, y, *_ in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+    for x, y, *_ in DataLoader(dataset, batch_size=batch_size, shuffle=False, generator=torch.Generator()):
         x, y = x.to(device), y.to(device)
-        features = teacher.features(x)
-        batch_sums, batch_counts = bucket_sums(features.mean(1), confidence_buckets(
-            teacher.classifier(features), y, bins), 2 * bins)
+        logits = teacher(x)
+        features = forward_features(logits, type(teacher).__name__)
+        batch_sums, batch_counts = bucket_sums(features.mean(1), confidence_buckets(logits, y, bins), 2 * bins)
         sums, counts = sums + batch_sums, counts + batch_counts
     return sums / counts  # 0 / 0 = NaN marks an empty bucket
 
@@ -137,10 +138,10 @@ class FReTAL(SupervisedTemplate):
         super()._after_training_exp(**kwargs)
 
     def forward(self):
-        if not self.is_training:
-            return super().forward()
-        self.mb_features = self.model.features(self.mb_x)
-        return self.model.classifier(self.mb_features)
+        logits = super().forward()
+        if self.is_training:  # the features of this very pass, so the detector's own loss still applies
+            self.mb_features = forward_features(logits, type(self.model).__name__)
+        return logits
 
     def criterion(self):
         task_loss = super().criterion()

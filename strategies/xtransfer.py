@@ -15,7 +15,7 @@ from benchmark.errors import ConfigError
 from benchmark.losses import fake_logit, pairwise_auc_loss
 
 from . import register
-from ._requirements import require_features
+from ._requirements import require_features, require_loss_on_any_logits
 
 PREDICTIONS = ("ensemble", "anchor", "adapter")
 BALANCES = ("loss", "equal")
@@ -131,6 +131,7 @@ def xtransfer(model, setup, *, auc_weight: float = 1.0, margin: float = 0.6, pow
     networks' probabilities (``ensemble``), or one network. Training costs two networks.
     """
     require_features(model, "xtransfer")
+    require_loss_on_any_logits(model, "xtransfer")
     for name, value, allowed in (("balance", balance, BALANCES), ("prediction", prediction, PREDICTIONS)):
         if value not in allowed:
             raise ConfigError(f"xtransfer: {name} must be one of {list(allowed)}, got {value!r} "

@@ -67,3 +67,14 @@ def test_unknown_detector_and_parameter_are_named():
         detectors.create("vgg")
     with pytest.raises(ConfigError, match="has no parameter 'depth'.*widths"):
         detectors.create("smallcnn", depth=3)
+
+
+@pytest.mark.parametrize("name", detectors.available())
+def test_forward_attaches_the_features_of_the_same_pass(name):
+    from benchmark.detectors.heads import forward_features
+
+    torch.manual_seed(0)
+    model = detectors.create(name, **detectors.REGISTRY.small_params(name)).eval()
+    images = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(forward_features(model(images), name), model.features(images), atol=1e-5)

@@ -210,3 +210,9 @@ def test_detectors_without_features_are_refused_by_name(name):
 def test_bad_options_are_named(name, params, field):
     with pytest.raises(ConfigError, match=rf"{name}: .*{field}"):
         strategies.create(name, detectors.create("smallcnn"), SETUP, **params)
+
+
+def test_xtransfer_refuses_a_detector_whose_loss_reads_its_own_forward_outputs():
+    model = detectors.create("cmfl", **detectors.REGISTRY.small_params("cmfl"))
+    with pytest.raises(ConfigError, match="xtransfer.*CMFLDetector's loss also needs its other outputs"):
+        strategies.create("xtransfer", model, TrainSetup(TrainConfig(), torch.device("cpu")))

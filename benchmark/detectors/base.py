@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .heads import attach
+
 
 class Detector(nn.Module):
     """Images (B×3×H×W, floats in [0, 1]) → logits B×2 over (real, fake); label 1 = fake everywhere.
@@ -13,17 +15,23 @@ class Detector(nn.Module):
     working; a detector with a single fake logit ``z`` returns ``[0, z]``, whose softmax is
     ``sigmoid(z)``. Subclasses set ``classifier`` and implement ``features`` (the representation that
     distillation strategies such as FReTAL compare), and may override ``criterion`` when the
-    detector's paper trains it with its own loss.
+    detector's paper trains it with its own loss. ``forward`` attaches the features it computed to the
+    logits it returns (``heads.attach``), so strategies read the representation of the very pass they
+    train on; a subclass overriding ``forward`` attaches them too.
     """
 
     classifier: nn.Module
+    #: True when ``criterion()`` reads other outputs attached by ``forward`` (CMFL's extra heads, HRR's
+    #: scales): a strategy that trains logits other than ``model(x)`` with the detector's loss must refuse it.
+    loss_reads_forward_outputs: bool = False
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Representations B×D taken just before the classifier."""
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        features = self.features(x)
+        return attach(self.classifier(features), features=features)
 
     def criterion(self) -> nn.Module:
         """The training loss on (logits, labels); cross-entropy unless the detector's paper says otherwise."""

@@ -84,6 +84,8 @@ class CMFLLoss(nn.Module):
 class CMFLDetector(Detector):
     """RGB and frequency encoders, three single-logit heads; ``features`` = both sigmoid-pooled features."""
 
+    loss_reads_forward_outputs = True  # the CMFL term needs the RGB and frequency heads of the same pass
+
     def __init__(self, encoder: str, weights: str | None, beta: float, alpha: float, gamma: float):
         super().__init__()
         self.rgb_encoder = build_backbone(encoder, weights=weights)
@@ -103,7 +105,7 @@ class CMFLDetector(Detector):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.features(x)
         rgb, frequency = features.split(self.width, dim=1)
-        return attach(self.classifier(features), rgb=self.rgb_head(rgb).squeeze(1),
+        return attach(self.classifier(features), features=features, rgb=self.rgb_head(rgb).squeeze(1),
                       frequency=self.frequency_head(frequency).squeeze(1))
 
     def criterion(self) -> nn.Module:

@@ -42,6 +42,16 @@ def attach(logits: torch.Tensor, **outputs: Any) -> torch.Tensor:
     return logits
 
 
+def forward_features(logits: torch.Tensor, detector: str) -> torch.Tensor:
+    """The features B×D computed by the forward pass that produced ``logits`` (every detector attaches
+    them), so a strategy that distils representations needs no second pass through the network."""
+    features = auxiliary(logits, detector).get("features")
+    if features is None:
+        raise DfclError(f"the {detector} detector's forward() does not attach its features to its logits; "
+                        f"return attach(logits, features=...) from forward() (see benchmark/detectors/base.py)")
+    return features
+
+
 def auxiliary(logits: torch.Tensor, detector: str) -> dict[str, Any]:
     """The outputs attached by ``attach``; an error when the loss was handed other logits."""
     outputs = getattr(logits, _AUXILIARY, None)

@@ -122,6 +122,8 @@ def load_reconstructor(spec: str) -> Callable[[torch.Tensor], torch.Tensor]:
 class HRRDetector(Detector):
     """Multi-scale reconstruction residuals → shared encoder → additive head (see the module docstring)."""
 
+    loss_reads_forward_outputs = True  # the KL across scales and the group lasso read the same pass
+
     def __init__(self, encoder: str, weights: str | None, scales: tuple[int, ...], reconstructor: str | None,
                  sigma: float, group_lasso: float, kl_weight: float):
         super().__init__()
@@ -155,12 +157,13 @@ class HRRDetector(Detector):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         per_scale = self.per_scale_features(x)
-        logits = self.classifier(torch.cat(per_scale, dim=1))
+        features = torch.cat(per_scale, dim=1)
+        logits = self.classifier(features)
         denoising = None
         if self.training and self.autoencoder is not None:
             denoising = [(self.autoencoder(image + DENOISING_NOISE * torch.randn_like(image)), image)
                          for image in self.pyramid(x)]
-        return attach(logits, per_scale=per_scale, group_norms=self.classifier.group_norms(), denoising=denoising)
+        return attach(logits, features=features, per_scale=per_scale, group_norms=self.classifier.group_norms(), denoising=denoising)
 
     def criterion(self) -> nn.Module:
         return HRRLoss(*self.loss_params)
