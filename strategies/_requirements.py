@@ -28,3 +28,14 @@ def require_loss_on_any_logits(model: nn.Module, strategy: str) -> None:
         raise ConfigError(f"strategy {strategy!r} trains logits built outside the detector's forward pass, but "
                           f"detector {type(model).__name__}'s loss also needs its other outputs of that pass "
                           f"(extra heads or scales). Choose another strategy or detector.")
+
+
+def require_cross_entropy_loss(model: nn.Module, strategy: str) -> None:
+    """Strategies whose loss is written out as plain cross-entropy (Avalanche's DER) would silently replace
+    a detector's own training loss (CMFL's focal loss, HRR's multi-scale loss, the CLIP detector's CVaR+AUC),
+    so they refuse detectors that override ``criterion()``."""
+    criterion = getattr(type(model), "criterion", None)
+    if criterion is not None and criterion is not Detector.criterion:
+        raise ConfigError(f"strategy {strategy!r} trains with plain cross-entropy, which would replace detector "
+                          f"{type(model).__name__}'s own loss (it overrides criterion()). Choose another strategy "
+                          f"or detector.")
