@@ -13,7 +13,8 @@ class Detector(nn.Module):
     working; a detector with a single fake logit ``z`` returns ``[0, z]``, whose softmax is
     ``sigmoid(z)``. Subclasses set ``classifier`` and implement ``features`` (the representation that
     distillation strategies such as FReTAL compare), and may override ``criterion`` when the
-    detector's paper trains it with its own loss.
+    detector's paper trains it with its own loss, and ``training_plugins`` when it also trains with its
+    own optimisation procedure (SAM).
     """
 
     classifier: nn.Module
@@ -28,6 +29,11 @@ class Detector(nn.Module):
     def criterion(self) -> nn.Module:
         """The training loss on (logits, labels); cross-entropy unless the detector's paper says otherwise."""
         return nn.CrossEntropyLoss()
+
+    def training_plugins(self) -> list:
+        """Avalanche plugins the detector's paper trains with (e.g. sharpness-aware minimisation); every
+        strategy adds them after its own plugins (``TrainSetup.template_kwargs``)."""
+        return []
 
 
 def fake_probability(logits: torch.Tensor) -> torch.Tensor:
