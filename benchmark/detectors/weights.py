@@ -11,17 +11,23 @@ from torch import nn
 from ..errors import ConfigError
 
 
+def existing_weights_file(path: str | Path, alternative: str) -> Path:
+    """The path of a weights file that exists, or the error naming it and ``alternative`` to downloading."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"pretrained weights file {path} not found. dfcl-bench never downloads weights: "
+                          f"download them yourself and pass their local path (e.g. --detector-param "
+                          f"weights=/path/to/file.pth), or {alternative}.")
+    return path
+
+
 def load_local_weights(module: nn.Module, path: str | Path, *, skip_prefixes: tuple[str, ...] = ()) -> None:
     """Load a state dict (or a checkpoint holding one under ``state_dict`` / ``model``) into ``module``.
 
     Keys starting with ``skip_prefixes`` (e.g. an ImageNet classifier replaced by our two-logit head)
     are ignored; any other missing or unexpected key is an error that names the file.
     """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"pretrained weights file {path} not found. dfcl-bench never downloads weights: "
-                          f"download them yourself and pass their local path (e.g. --detector-param "
-                          f"weights=/path/to/file.pth), or pass weights=null for a random initialisation.")
+    path = existing_weights_file(path, "pass weights=null for a random initialisation")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a bad file
