@@ -21,10 +21,12 @@ class SharpnessAwareMinimisation(SupervisedPlugin):
     At ``before_update`` (after the strategy's backward and every ``after_backward`` hook):
 
     1. the weights move by ρ·g/‖g‖, g being the gradient just computed (‖·‖ over every parameter);
-    2. the iteration's loss is computed again at that point exactly as the first time: the same mini-batch,
-       the ``before_forward``/``after_forward`` hooks, the strategy's ``criterion()``, then every plugin's
-       ``before_backward`` term (LwF's distillation, EWC's penalty …), each added once to a fresh loss; it
-       is back-propagated and the ``after_backward`` hooks (A-GEM's projection) apply to that gradient;
+    2. the iteration's loss is computed again at that point as the first time: the strategy's ``forward()``
+       and ``criterion()`` (so FReTAL's distillation terms too), then every plugin's ``before_backward`` term
+       (LwF's distillation, EWC's penalty …), each added once to a fresh loss; it is back-propagated and the
+       ``after_backward`` hooks (A-GEM's projection) apply to that gradient. The ``before_forward`` and
+       ``after_forward`` hooks are not run again: the second pass sees the very mini-batch of the first,
+       augmentation applied in ``before_forward`` (FReTAL's CutMix) included, and side effects run once;
     3. the weights are restored and the optimiser steps with the perturbed point's gradient.
 
     BatchNorm running statistics are not updated by the second pass (as the paper's code). The loss and
@@ -61,9 +63,7 @@ class SharpnessAwareMinimisation(SupervisedPlugin):
         try:
             with batchnorm_statistics_frozen(strategy.model):
                 strategy.loss = strategy._make_empty_loss()
-                strategy._before_forward(**kwargs)
                 strategy.mb_output = strategy.forward()
-                strategy._after_forward(**kwargs)
                 strategy.loss += strategy.criterion()
                 strategy._before_backward(**kwargs)
                 strategy.backward()

@@ -1,5 +1,6 @@
 """Sharpness-aware minimisation as a detector's training plugin: the step uses the gradient at the perturbed
-point, every loss term of the strategy is in the second pass once, BatchNorm statistics move once."""
+point, every loss term of the strategy is in the second pass once, on the same (augmented) mini-batch, and
+BatchNorm statistics move once."""
 
 import copy
 
@@ -37,12 +38,17 @@ class TinyDetector(Detector):
 
 
 class SquaredWeights(SupervisedPlugin):
-    """A regulariser added in ``before_backward``, as LwF's and EWC's are; records the loss that later hooks
-    see and the gradient the optimiser stepped with."""
+    """A regulariser added in ``before_backward``, as LwF's and EWC's are, and an in-place augmentation in
+    ``before_forward``, as FReTAL's CutMix; records the loss that later hooks see and the gradient the
+    optimiser stepped with."""
 
     def __init__(self, weight: float):
         super().__init__()
-        self.weight, self.calls, self.losses, self.gradient = weight, 0, [], None
+        self.weight, self.calls, self.augmented, self.losses, self.gradient = weight, 0, 0, [], None
+
+    def before_forward(self, strategy, **kwargs):
+        self.augmented += 1
+        strategy.mb_x.mul_(1.5)  # the batch fed to the model is 1.5 × the data, in both passes
 
     def before_backward(self, strategy, **kwargs):
         self.calls += 1
@@ -81,7 +87,7 @@ def by_hand(model, batch, regulariser: float, rho: float | None, steps=STEPS):
     statistics from the first forward pass only. Returns the model, first-pass losses, last gradient."""
     model = copy.deepcopy(model).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
-    x, y = batch
+    x, y = batch[0] * 1.5, batch[1]  # as ``SquaredWeights`` augments it
     loss_at = lambda: F.cross_entropy(model(x), y) + regulariser * penalty(model)  # noqa: E731
     losses = []
     for _ in range(steps):
@@ -117,6 +123,7 @@ def test_sam_steps_with_the_perturbed_point_gradient_of_every_loss_term_once(bat
     for name, p in model.named_parameters():
         assert torch.allclose(p, dict(expected.named_parameters())[name], atol=1e-6), name
     assert plugin.calls == 2 * STEPS  # the regulariser is recomputed at the perturbed point, not reused
+    assert plugin.augmented == STEPS  # the augmented mini-batch is reused, not augmented twice
     assert plugin.losses == pytest.approx(first_losses, rel=1e-5)  # later hooks see the first pass's loss
     assert torch.allclose(model.body[1].running_mean, expected.body[1].running_mean, atol=1e-6)
     assert model.body[1].num_batches_tracked.item() == STEPS
