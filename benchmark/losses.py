@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -25,3 +27,21 @@ def pairwise_auc_loss(scores: torch.Tensor, labels: torch.Tensor, margin: float 
         return scores.sum() * 0.0
     gaps = positives[:, None] - negatives[None, :]
     return torch.clamp(margin - gaps, min=0).pow(power).mean()
+
+
+def cvar_loss(losses: torch.Tensor, alpha: float = 0.8) -> torch.Tensor:
+    """CVaR of per-sample losses: min over λ of λ + (1/α)·mean(max(0, ℓ_i − λ)), i.e. the mean of the worst
+    α fraction of the batch (Rockafellar & Uryasev 2000), the robust CLIP detector's loss (Santosh et al.,
+    2024; its code: α = 0.8, λ found by ``scipy.optimize.fminbound``).
+
+    The objective is convex and piecewise linear in λ, with slope 1 − #{ℓ_i > λ}/(α·n), so a minimiser is
+    the ⌈n(1 − α)⌉-th smallest loss (the (1 − α)-quantile): exact, without a numerical search. As in the
+    paper's code, λ* is a constant for the gradient.
+    """
+    if not 0 < alpha <= 1:
+        raise ValueError(f"the CVaR level alpha must be in (0, 1], got {alpha}")
+    if losses.ndim != 1 or losses.numel() == 0:
+        raise ValueError(f"cvar_loss needs a non-empty vector of per-sample losses, got shape {tuple(losses.shape)}")
+    rank = min(max(math.ceil(losses.numel() * (1 - alpha)), 1), losses.numel())
+    threshold = losses.detach().kthvalue(rank).values
+    return threshold + torch.clamp(losses - threshold, min=0).mean() / alpha

@@ -25,7 +25,7 @@ import scenarios
 import strategies
 from scenarios import Scenario
 
-from . import detectors, metrics, provenance, results
+from . import detectors, feature_cache, metrics, provenance, results
 from .errors import ConfigError, ResultError
 from .evaluation import evaluate_row
 from .stream import training_stream
@@ -187,6 +187,17 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
     return result, (initial_scores, score_rows, labels)
 
 
+def cached_inputs(scenario: Scenario, detector: str, config: dict[str, Any], train: TrainConfig,
+                  device: torch.device) -> Scenario:
+    """The scenario as the detector's frozen input encoder sees it, encoded once for every seed and epoch
+    (``Detector.input_encoder``); unchanged for a detector without one."""
+    encoder = detectors.create(detector, **config["detector"]["params"]).input_encoder()
+    if encoder is None:
+        return scenario
+    return feature_cache.encoded_scenario(scenario, encoder.to(device), device, train.eval_batch_size,
+                                          train.num_workers)
+
+
 def run(request: RunRequest, scenario: Scenario | None = None) -> list[RunOutcome]:
     """Every seed of a request; finished seeds stay on disk whatever happens to later ones."""
     if request.threads:
@@ -196,7 +207,7 @@ def run(request: RunRequest, scenario: Scenario | None = None) -> list[RunOutcom
                                           data_root=request.data_root)
     config, train = resolve_config(request, scenario)
     digest = config_hash(config)
-    outcomes = []
+    outcomes, inputs = [], None
     for seed in request.seeds:
         path = results.result_path(request.results_dir, scenario.name, config["strategy"]["label"],
                                    request.detector, seed)
@@ -205,7 +216,8 @@ def run(request: RunRequest, scenario: Scenario | None = None) -> list[RunOutcom
             log.info("%s exists with the same configuration: skipped (--force reruns it)", path)
             outcomes.append(RunOutcome(path, "skipped", existing))
             continue
-        result, (initial_scores, rows, labels) = run_seed(request, scenario, config, train, seed, device)
+        inputs = inputs or cached_inputs(scenario, request.detector, config, train, device)
+        result, (initial_scores, rows, labels) = run_seed(request, inputs, config, train, seed, device)
         if request.save_scores:
             _save_scores(path, initial_scores, rows, labels)
         results.write(path, result)

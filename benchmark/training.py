@@ -137,12 +137,14 @@ class TrainSetup:
     label: str = "train"
 
     def template_kwargs(self, model: torch.nn.Module, plugins: list | tuple = ()) -> dict[str, Any]:
-        """Keyword arguments for any Avalanche ``SupervisedTemplate`` subclass."""
+        """Keyword arguments for any Avalanche ``SupervisedTemplate`` subclass: the strategy's plugins come
+        first, then the detector's own (``Detector.training_plugins``), then the shared ones."""
         shared = [ProgressBar(self.label)]
         if self.config.lr_schedule == "cosine":
             shared.append(CosinePerTask(self.config.lr))
         criterion = model.criterion() if hasattr(model, "criterion") else torch.nn.CrossEntropyLoss()
+        detector_plugins = model.training_plugins() if hasattr(model, "training_plugins") else []
         return dict(model=model, optimizer=make_optimizer(model.parameters(), self.config), criterion=criterion,
                     train_mb_size=self.config.batch_size, train_epochs=self.config.epochs,
                     eval_mb_size=self.config.eval_batch_size, device=self.device,
-                    plugins=[*plugins, *shared], evaluator=silent_evaluator())
+                    plugins=[*plugins, *detector_plugins, *shared], evaluator=silent_evaluator())

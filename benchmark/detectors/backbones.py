@@ -18,7 +18,7 @@ from torch import nn
 from ..errors import ConfigError
 from .base import Detector
 from .smallcnn import conv_stack
-from .weights import load_local_weights, local_weights_file
+from .weights import load_local_weights, existing_weights_file
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 HALF = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
@@ -137,7 +137,7 @@ def build_backbone(name: str, *, weights: str | None = None, tiny: bool = False,
         what = "the tiny test variant" if tiny else f"backbone {name!r}"
         raise ConfigError(f"weights: {what} has no pretrained weights; pass weights=null")
     if weights is not None:
-        local_weights_file(weights)
+        existing_weights_file(weights)
     body, dim = family.tiny() if tiny else family.build(weights)
     return Backbone(body, dim, family.normalisation)
 

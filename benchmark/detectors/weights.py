@@ -11,14 +11,17 @@ from torch import nn
 from ..errors import ConfigError
 
 
-def local_weights_file(path: str | Path) -> Path:
-    """The weights file at ``path``; an error explaining the fix when it is missing (checked before a large
-    network is built for it)."""
+NULL_WEIGHTS = "pass weights=null for a random initialisation"
+
+
+def existing_weights_file(path: str | Path, alternative: str = NULL_WEIGHTS) -> Path:
+    """The path of a weights file that exists (checked before a large network is built for it), or the error
+    naming it and ``alternative`` to downloading."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise ConfigError(f"pretrained weights file {path} not found. dfcl-bench never downloads weights: "
                           f"download them yourself and pass their local path (e.g. --detector-param "
-                          f"weights=/path/to/file.pth), or pass weights=null for a random initialisation.")
+                          f"weights=/path/to/file.pth), or {alternative}.")
     return path
 
 
@@ -28,7 +31,7 @@ def load_local_weights(module: nn.Module, path: str | Path, *, skip_prefixes: tu
     Keys starting with ``skip_prefixes`` (e.g. an ImageNet classifier replaced by our two-logit head)
     are ignored; any other missing or unexpected key is an error that names the file.
     """
-    path = local_weights_file(path)
+    path = existing_weights_file(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a bad file
