@@ -14,12 +14,17 @@ from .detectors.base import fake_probability
 @torch.inference_mode()
 def predict(model: torch.nn.Module, dataset: Dataset, device: torch.device, batch_size: int,
             num_workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Fake-class probabilities (float32) and labels (int8) for a whole dataset, in dataset order."""
+    """Fake-class probabilities (float32) and labels (int8) for a whole dataset, in dataset order.
+
+    The loader gets its own generator: a DataLoader otherwise draws its base seed from the global RNG, and
+    scoring would shift every later training batch, so two strategies would no longer see the same batches.
+    """
     was_training = model.training
     model.eval()
     scores, labels = [], []
     try:
-        for images, targets in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers):
+        for images, targets in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                                          generator=torch.Generator()):
             scores.append(fake_probability(model(images.to(device))).cpu())
             labels.append(torch.as_tensor(targets))
     finally:

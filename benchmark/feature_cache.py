@@ -42,7 +42,9 @@ def encode(encoder: nn.Module, dataset: Dataset, device: torch.device, batch_siz
     """Every image of ``dataset`` through ``encoder``, in dataset order, kept on the CPU."""
     encoder.eval()
     encodings, targets = [], []
-    for images, labels in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers):
+    # Its own generator leaves the global RNG, and so the training batches that follow, untouched.
+    for images, labels in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                                     generator=torch.Generator()):
         encodings.append(encoder(images.to(device)).float().cpu())
         targets += torch.as_tensor(labels).tolist()
     return EncodedDataset(torch.cat(encodings), targets)

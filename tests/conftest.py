@@ -27,6 +27,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tests train tiny models on batches that gain nothing from a second thread; on a busy 2-core machine
+    OpenMP threads waiting for each other multiplied the pair test's time by eight."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory):
     """Synthetic data built by tests goes to a temporary cache, not the user's."""

@@ -14,7 +14,6 @@ from benchmark.detectors.cmfl import (cross_modal_focal_loss, cross_modal_weight
                                       to_paper_convention)
 from benchmark.errors import ConfigError, DfclError
 
-from single_thread import one_thread  # noqa: F401  (autouse)
 
 
 def test_cross_modal_weights_match_a_hand_computed_example():

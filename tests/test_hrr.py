@@ -14,7 +14,6 @@ from benchmark import detectors
 from benchmark.detectors.hrr import AdditiveHead, scale_consistency, welsch_loss
 from benchmark.errors import ConfigError
 
-from single_thread import one_thread  # noqa: F401  (autouse)
 
 
 def test_correntropy_loss_is_bounded_by_sigma_squared_and_quadratic_near_zero():

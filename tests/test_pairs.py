@@ -11,7 +11,6 @@ from benchmark import detectors, results
 from benchmark.errors import DfclError
 from benchmark.runner import RunRequest, run
 
-from single_thread import one_thread  # noqa: F401  (autouse)
 
 PAIRS = [(detector, strategy) for detector in detectors.available() for strategy in strategies.available()]
 

@@ -40,3 +40,13 @@ def test_cosine_schedule_restarts_at_every_task(two_task_scenario):
         assert lrs[0] == pytest.approx(0.1)
         assert all(a > b for a, b in zip(lrs, lrs[1:]))
         assert lrs[-1] == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * 5 / 6)))
+
+
+def test_scoring_leaves_the_global_random_state_alone(two_task_scenario):
+    """Evaluating between tasks must not shift the next task's training batches (paired strategies)."""
+    from benchmark.evaluation import evaluate_row
+
+    model = detectors.create("smallcnn")
+    before = torch.get_rng_state()
+    evaluate_row(model, [task.test for task in two_task_scenario.tasks], torch.device("cpu"), batch_size=8)
+    assert torch.equal(torch.get_rng_state(), before)
