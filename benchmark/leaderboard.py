@@ -45,7 +45,8 @@ def collect(results_dir: Path) -> pd.DataFrame:
         row = {"path": path, "scenario": result["scenario"]["name"], "version": result["scenario"]["version"],
                "tasks": tuple(result["scenario"]["tasks"]), "fingerprint": result["scenario"]["fingerprint"],
                "strategy": result["strategy"].get("label", result["strategy"]["name"]),
-               "detector": result["detector"]["name"], "seed": result["seed"],
+               "detector": described(result["detector"]["name"], result["detector"].get("params", {})),
+               "seed": result["seed"],
                "config_hash": result["provenance"]["config_hash"],
                "device": result["provenance"]["device"].split(":")[0],
                "wall_seconds": result["provenance"]["wall_seconds"]}
@@ -53,6 +54,18 @@ def collect(results_dir: Path) -> pd.DataFrame:
             row[f"{metric}.{key}"] = result["summary"][metric][key]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def described(detector: str, params: dict) -> str:
+    """The detector's name with the parameters that differ from its registered defaults, e.g.
+    ``cmfl (encoder=small)``: a row must say when it is not the paper-sized detector."""
+    from . import detectors
+
+    if detector not in detectors.available():
+        return detector
+    defaults = results.jsonable(detectors.REGISTRY.defaults(detector))
+    changed = [f"{key}={value}" for key, value in params.items() if key in defaults and defaults[key] != value]
+    return f"{detector} ({', '.join(changed)})" if changed else detector
 
 
 def require_consistent(frame: pd.DataFrame, column: str, what: str) -> None:

@@ -39,6 +39,15 @@ def test_rows_are_ranked_with_mean_and_sample_std_over_seeds(tmp_path):
     assert "positive means forgotten" in text and "do not edit by hand" in text
 
 
+def test_a_detector_not_at_its_defaults_is_named_with_its_changed_parameters(tmp_path):
+    result = make_result(GOOD, detector="smallcnn")
+    result["detector"]["params"] = {"widths": [8, 8, 8, 8]}
+    write_result(tmp_path, result)
+    write_result(tmp_path, make_result(GOOD, strategy="joint", detector="smallcnn"))
+    rows = {r[1].split("]")[0].strip("["): r[2] for r in table_rows(leaderboard.render(tmp_path, tmp_path / "b.md"))}
+    assert rows == {"naive": "smallcnn (widths=[8, 8, 8, 8])", "joint": "smallcnn"}
+
+
 def test_seeds_from_different_configurations_are_refused(tmp_path):
     write_result(tmp_path, make_result(GOOD, seed=0, config_hash="sha256:a"))
     write_result(tmp_path, make_result(BAD, seed=1, config_hash="sha256:b"))
