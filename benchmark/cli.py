@@ -168,7 +168,8 @@ def command_plot(args: argparse.Namespace) -> int:
     from . import plots
 
     output = Path(args.output or Path("figures") / args.scenario)
-    written = plots.write_all(_selection(args, args.scenario), output, metric=args.metric, formats=args.formats)
+    written = plots.write_all(_selection(args, args.scenario), output, metric=args.metric, formats=args.formats,
+                              seed_matrices=not args.no_seed_matrices)
     print(f"wrote {len(written)} files to {output}/")
     return 0
 
@@ -286,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--scenario", default="synthetic", help="scenario name as in results/ (default synthetic)")
     plot.add_argument("--output", help="folder for the figures (default figures/<scenario>)")
     plot.add_argument("--formats", nargs="+", default=["pdf", "png", "svg"], choices=["pdf", "png", "svg"])
+    plot.add_argument("--no-seed-matrices", action="store_true",
+                      help="leave out the per-seed heatmaps (keep the mean over seeds), e.g. for many runs")
     _add_selection_flags(plot)
     plot.set_defaults(handler=command_plot)
 

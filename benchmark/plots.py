@@ -159,15 +159,17 @@ def seed_summaries(selection: Selection, metric: str = "auc") -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def figures(selection: Selection, metric: str = "auc") -> Iterator[tuple[str, plt.Figure]]:
-    """Every figure of ``selection`` with its file name (no extension), one at a time."""
+def figures(selection: Selection, metric: str = "auc", *, seed_matrices: bool = True
+            ) -> Iterator[tuple[str, plt.Figure]]:
+    """Every figure of ``selection`` with its file name (no extension), one at a time; ``seed_matrices=False``
+    leaves out the per-seed heatmaps (the mean heatmap and the per-seed dots of the bars remain)."""
     tasks = list(selection.tasks)
     lowest = min(CHANCE, min(np.nanmin(selection.matrices(run, metric)) for run in selection.runs))
     for run in selection.runs:
         matrices, seeds = selection.matrices(run, metric), selection.seeds(run)
         strategy, detector = selection.frame.loc[selection.frame["run"] == run, ["strategy", "detector"]].iloc[0]
         name = f"{strategy}, {detector}"
-        for seed, matrix in zip(seeds, matrices):
+        for seed, matrix in zip(seeds, matrices) if seed_matrices else ():
             yield (f"{metric}-matrix--{run}--seed{seed}",
                    matrix_figure(matrix, tasks, f"{name}: seed {seed}", metric=metric, vmin=lowest))
         mean_title = f"{name}: mean of {len(seeds)} seeds ({', '.join(map(str, seeds))})"
@@ -180,6 +182,8 @@ def figures(selection: Selection, metric: str = "auc") -> Iterator[tuple[str, pl
     yield f"{metric}-summary-bars", summary_bars_figure(summaries, metric=metric)
 
 
-def write_all(selection: Selection, output: Path, *, metric: str = "auc", formats=style.FORMATS) -> list[Path]:
+def write_all(selection: Selection, output: Path, *, metric: str = "auc", formats=style.FORMATS,
+              seed_matrices: bool = True) -> list[Path]:
     """Every figure of ``selection`` under ``output``, in each format; returns the files written."""
-    return [path for stem, figure in figures(selection, metric) for path in style.save(figure, output / stem, formats)]
+    return [path for stem, figure in figures(selection, metric, seed_matrices=seed_matrices)
+            for path in style.save(figure, output / stem, formats)]
