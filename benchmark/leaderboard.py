@@ -45,7 +45,8 @@ def collect(results_dir: Path) -> pd.DataFrame:
         row = {"path": path, "scenario": result["scenario"]["name"], "version": result["scenario"]["version"],
                "tasks": tuple(result["scenario"]["tasks"]), "fingerprint": result["scenario"]["fingerprint"],
                "strategy": result["strategy"].get("label", result["strategy"]["name"]),
-               "detector": described(result["detector"]["name"], result["detector"].get("params", {})),
+               "detector": result["detector"]["name"],
+               "detector_label": result["detector"].get("label", result["detector"]["name"]),
                "seed": result["seed"],
                "config_hash": result["provenance"]["config_hash"],
                "device": result["provenance"]["device"].split(":")[0],
@@ -54,18 +55,6 @@ def collect(results_dir: Path) -> pd.DataFrame:
             row[f"{metric}.{key}"] = result["summary"][metric][key]
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def described(detector: str, params: dict) -> str:
-    """The detector's name with the parameters that differ from its registered defaults, e.g.
-    ``cmfl (encoder=small)``: a row must say when it is not the paper-sized detector."""
-    from . import detectors
-
-    if detector not in detectors.available():
-        return detector
-    defaults = results.jsonable(detectors.REGISTRY.defaults(detector))
-    changed = [f"{key}={value}" for key, value in params.items() if key in defaults and defaults[key] != value]
-    return f"{detector} ({', '.join(changed)})" if changed else detector
 
 
 def require_consistent(frame: pd.DataFrame, column: str, what: str) -> None:
@@ -91,12 +80,13 @@ def _table(frame: pd.DataFrame, results_dir: Path, output: Path) -> str:
              "|---:|---|---|---:|" + "---|" * len(COLUMNS) + "---:|---|"]
     rows = []
     for (strategy, detector), group in frame.groupby(["strategy", "detector"]):
+        described = group["detector_label"].iloc[0]
         require_consistent(group, "config_hash", f"the seeds of {strategy}--{detector} were run with configurations that")
         link = os.path.relpath(group["path"].iloc[0].parent, output.parent)
         cells = [_cell(group[f"{metric}.{key}"]) for _, metric, key in COLUMNS]
         seeds = ", ".join(str(s) for s in sorted(group["seed"]))
         rows.append((-group["auc.average"].mean(), strategy, detector,
-                     f"[{strategy}]({link}/) | {detector} | {len(group)} ({seeds}) | " + " | ".join(cells) +
+                     f"[{strategy}]({link}/) | {described} | {len(group)} ({seeds}) | " + " | ".join(cells) +
                      f" | {group['wall_seconds'].mean():.0f} s | {', '.join(sorted(group['device'].unique()))} |"))
     for rank, (*_, text) in enumerate(sorted(rows), start=1):
         lines.append(f"| {rank} | {text}")

@@ -167,7 +167,7 @@ def figures(selection: Selection, metric: str = "auc", *, seed_matrices: bool = 
     lowest = min(CHANCE, min(np.nanmin(selection.matrices(run, metric)) for run in selection.runs))
     for run in selection.runs:
         matrices, seeds = selection.matrices(run, metric), selection.seeds(run)
-        strategy, detector = selection.frame.loc[selection.frame["run"] == run, ["strategy", "detector"]].iloc[0]
+        strategy, detector = selection.frame.loc[selection.frame["run"] == run, ["strategy", "detector_label"]].iloc[0]
         name = f"{strategy}, {detector}"
         for seed, matrix in zip(seeds, matrices) if seed_matrices else ():
             yield (f"{metric}-matrix--{run}--seed{seed}",

@@ -106,7 +106,7 @@ def select(results_dir: Path, scenario: str, runs: list[str] | None = None) -> S
     for run, group in frame.groupby("run"):
         leaderboard.require_consistent(group, "config_hash", f"the seeds of {run} were run with configurations that")
     one_detector = frame["detector"].nunique() == 1
-    frame["label"] = frame["strategy"] if one_detector else frame["strategy"] + " (" + frame["detector"] + ")"
+    frame["label"] = frame["strategy"] if one_detector else frame["strategy"] + " (" + frame["detector_label"] + ")"
     frame["result"] = [results.load(p) for p in frame["path"]]
     frame["order"] = frame["run"].map(order.index)
     frame = frame.sort_values(["order", "seed"]).drop(columns="order").reset_index(drop=True)

@@ -78,3 +78,10 @@ def test_forward_attaches_the_features_of_the_same_pass(name):
     images = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(forward_features(model(images), name), model.features(images), atol=1e-5)
+
+
+def test_a_detector_is_described_by_its_name_and_the_parameters_it_changed():
+    assert detectors.describe("smallcnn", detectors.REGISTRY.params("smallcnn", {})) == "smallcnn"
+    assert detectors.describe("smallcnn", {"widths": [16, 32, 64, 64]}) == "smallcnn"  # a list read from JSON
+    assert detectors.describe("cmfl", detectors.REGISTRY.params("cmfl", {"encoder": "small"})) == "cmfl encoder=small"
+    assert detectors.describe("hrr", {"encoder": "small", "sigma": 2.0}) == "hrr encoder=small sigma=2.0"

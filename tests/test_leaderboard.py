@@ -39,13 +39,13 @@ def test_rows_are_ranked_with_mean_and_sample_std_over_seeds(tmp_path):
     assert "positive means forgotten" in text and "do not edit by hand" in text
 
 
-def test_a_detector_not_at_its_defaults_is_named_with_its_changed_parameters(tmp_path):
-    result = make_result(GOOD, detector="smallcnn")
-    result["detector"]["params"] = {"widths": [8, 8, 8, 8]}
+def test_a_row_shows_the_detector_as_the_run_described_it(tmp_path):
+    result = make_result(GOOD, detector="cmfl")
+    result["detector"]["label"] = "cmfl encoder=small"
     write_result(tmp_path, result)
-    write_result(tmp_path, make_result(GOOD, strategy="joint", detector="smallcnn"))
+    write_result(tmp_path, make_result(GOOD, strategy="joint", detector="smallcnn"))  # older files: no label
     rows = {r[1].split("]")[0].strip("["): r[2] for r in table_rows(leaderboard.render(tmp_path, tmp_path / "b.md"))}
-    assert rows == {"naive": "smallcnn (widths=[8, 8, 8, 8])", "joint": "smallcnn"}
+    assert rows == {"naive": "cmfl encoder=small", "joint": "smallcnn"}
 
 
 def test_seeds_from_different_configurations_are_refused(tmp_path):

@@ -25,6 +25,7 @@ def test_result_file_holds_matrices_summaries_config_and_provenance(two_task_sce
         assert np.array(result["matrices"][name]).shape == (2, 2) and len(result["initial"][name]) == 2
     assert result["config"]["train"]["epochs"] == 1  # from the scenario YAML
     assert result["config"]["detector"]["params"] == {"widths": [16, 32, 64, 64]}
+    assert result["detector"]["label"] == "smallcnn"  # no parameter changed
     provenance = result["provenance"]
     for key in ("dfcl_version", "git_commit", "config_hash", "data_fingerprint", "torch", "device", "threads",
                 "wall_seconds", "peak_memory_mb", "started_at", "libraries"):

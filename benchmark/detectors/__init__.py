@@ -23,6 +23,20 @@ def create(name: str, **params: Any) -> Detector:
     return REGISTRY.get(name)(**REGISTRY.params(name, params))
 
 
+def describe(name: str, params: dict[str, Any]) -> str:
+    """The detector's name and the parameters that differ from its defaults, e.g. ``cmfl encoder=small``:
+    what leaderboard rows and figure legends show, so a CPU-sized variant is never read as the paper's."""
+    defaults = REGISTRY.params(name, {})
+    changed = [f"{key}={value}" for key, value in params.items()
+               if key in defaults and _plain(defaults[key]) != _plain(value)]
+    return " ".join([name, *changed])
+
+
+def _plain(value: Any) -> Any:
+    """Tuples and lists compare equal (a result file stores tuples as lists)."""
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "base":
         importlib.import_module(f"{__name__}.{_module.name}")
