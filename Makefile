@@ -34,10 +34,15 @@ results: $(STAMP)
 	$(BIN)/dfcl leaderboard --output leaderboard.md
 	$(MAKE) figures
 
-# Figures (PDF, PNG, SVG) and tables (Markdown, LaTeX) from the committed results, in seconds.
+# Figures (PDF, PNG, SVG) and tables (Markdown, LaTeX) from the committed results, in seconds: one set
+# comparing the strategies (smallcnn), one comparing the detectors under naive and FReTAL; at most ten runs
+# a figure, so every run keeps its own colour.
+STRATEGY_RUNS := naive--smallcnn joint--smallcnn '*--smallcnn'
+DETECTOR_RUNS := 'naive--*' 'fretal--*'
 figures: $(STAMP)
 	rm -rf $(FIGURES)
-	$(BIN)/dfcl -q plot --scenario synthetic --output $(FIGURES) --no-seed-matrices
+	$(BIN)/dfcl -q plot --scenario synthetic --output $(FIGURES)/strategies --no-seed-matrices --runs $(STRATEGY_RUNS)
+	$(BIN)/dfcl -q plot --scenario synthetic --output $(FIGURES)/detectors --no-seed-matrices --runs $(DETECTOR_RUNS)
 	$(BIN)/dfcl -q table --scenario synthetic --format markdown --output $(FIGURES)/table.md
 	$(BIN)/dfcl -q table --scenario synthetic --format latex --output $(FIGURES)/table.tex
 

@@ -227,7 +227,8 @@ def _add_selection_flags(parser: argparse.ArgumentParser, *, runs: bool = True, 
     parser.add_argument("--metric", default="auc", choices=["auc", "acc"], help="score behind the summaries (default auc)")
     if runs:
         parser.add_argument("--runs", nargs="+", metavar="RUN",
-                            help="runs to include, each <strategy> or <strategy>--<detector> (default: all), in this order")
+                            help="runs to include, each <strategy>, <strategy>--<detector> or a pattern such as "
+                                 "'*--smallcnn' (default: all), in this order")
 
 
 def build_parser() -> argparse.ArgumentParser:

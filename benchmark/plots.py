@@ -139,8 +139,8 @@ def summary_bars_figure(seed_summaries: pd.DataFrame, *, metric: str = "auc") ->
         for k, (run_label, row) in enumerate(runs.iterrows()):
             x = groups - 0.4 + width * (k + 0.5)
             ax.bar(x, [row[(key, "mean")] for key in BARS], width * 0.9, yerr=[row[(key, "std")] for key in BARS],
-                   color=style.colour(k), label=f"{run_label} (n = {int(row[('seeds', 'n')])})",
-                   error_kw={"linewidth": 0.8})
+                   color=style.colour(k), hatch=style.hatch(k), edgecolor="white", linewidth=0,
+                   label=f"{run_label} (n = {int(row[('seeds', 'n')])})", error_kw={"linewidth": 0.8})
             seeds = seed_summaries[seed_summaries["label"] == run_label]
             beside = np.linspace(-0.25, 0.25, len(seeds)) * width
             for g, key in enumerate(BARS):

@@ -9,6 +9,7 @@ one configuration, or they are not comparable; as for the leaderboard we then st
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import numpy as np
@@ -84,8 +85,8 @@ def load_scores(result_path: Path, result: dict) -> dict[str, np.ndarray]:
 
 
 def select(results_dir: Path, scenario: str, runs: list[str] | None = None) -> Selection:
-    """The results of ``scenario`` for ``runs`` (each ``strategy`` or ``strategy--detector``; default all),
-    in the order given. Raises ResultError when nothing matches or the runs are not comparable."""
+    """The results of ``scenario`` for ``runs`` (each ``strategy``, ``strategy--detector`` or a shell-style
+    pattern such as ``*--smallcnn``; default all), in the order given. Raises ResultError when nothing matches or the runs are not comparable."""
     frame = leaderboard.collect(results_dir)
     if frame.empty or scenario not in set(frame["scenario"]):
         found = sorted(set(frame["scenario"])) if not frame.empty else []
@@ -96,7 +97,8 @@ def select(results_dir: Path, scenario: str, runs: list[str] | None = None) -> S
     available = sorted(set(frame["run"]))
     order: list[str] = []
     for token in runs or available:
-        matched = sorted(set(frame.loc[(frame["run"] == token) | (frame["strategy"] == token), "run"]))
+        matched = sorted(run for run, strategy in zip(frame["run"], frame["strategy"])
+                         if fnmatchcase(run, token) or strategy == token)
         if not matched:
             raise ResultError(f"no run '{token}' in scenario '{scenario}' under {results_dir}/; "
                               f"available: {', '.join(available)}")

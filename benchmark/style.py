@@ -46,6 +46,14 @@ def marker(index: int) -> str:
     return MARKERS[index % len(MARKERS)]
 
 
+HATCHES = (None, "////", "....", "xxxx")
+
+
+def hatch(index: int) -> str | None:
+    """Bars have no marker: the second, third … round of the palette is told apart by a hatch pattern."""
+    return HATCHES[(index // len(PALETTE)) % len(HATCHES)]
+
+
 @contextlib.contextmanager
 def paper():
     """Matplotlib settings of the paper style, for the figures made inside the block."""
