@@ -93,3 +93,17 @@ def test_committed_synthetic_results_show_the_scenario_properties():
     # trained on the first family alone, the detector is near chance on some other family
     after_first = np.array([r["matrices"]["auc"][0][1:] for r in naive])
     assert (np.abs(after_first.mean(axis=0) - 0.5) < 0.1).any()
+
+
+def test_every_strategy_and_paper_detector_has_three_committed_seeds():
+    """`make results` covers every registered strategy on smallcnn and the papers' detectors under naive
+    and FReTAL; a strategy or detector added without its results fails here."""
+    import strategies
+    from benchmark import detectors
+
+    expected = {f"{strategy}--smallcnn" for strategy in strategies.available()}
+    expected |= {f"{strategy}--{detector}" for detector in ("cmfl", "hrr", "clip-mlp") for strategy in ("naive", "fretal")}
+    assert set(detectors.available()) >= {"cmfl", "hrr", "clip-mlp"}
+    for run in sorted(expected):
+        seeds = sorted(p.name for p in (REPO / "results" / "synthetic" / run).glob("seed*.json"))
+        assert seeds == ["seed0.json", "seed1.json", "seed2.json"], f"{run}: run `make results`"

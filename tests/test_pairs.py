@@ -27,8 +27,8 @@ def test_pair_runs_to_a_valid_result_or_refuses_clearly(detector, strategy, two_
         assert detector in str(refusal) or strategy in str(refusal), f"the refusal names neither: {refusal}"
         pytest.skip(f"{detector} × {strategy} refused: {refusal}")
     result = results.load(outcome.path)  # checks the schema and that the summaries follow from the matrices
-    assert result["detector"] == {"name": detector,
-                                  "params": results.jsonable(detectors.REGISTRY.params(detector, detector_params))}
+    params = results.jsonable(detectors.REGISTRY.params(detector, detector_params))
+    assert result["detector"] == {"name": detector, "label": detectors.describe(detector, params), "params": params}
     assert result["strategy"]["name"] == strategy
     assert all(0 <= value <= 1 and math.isfinite(value) for row in result["matrices"]["auc"] for value in row)
     assert len(result["matrices"]["auc"]) == 2 and result["summary"]["auc"]["forgetting"] is not None
