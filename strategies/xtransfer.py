@@ -55,6 +55,10 @@ class TwinNetworks(nn.Module):
     def criterion(self) -> nn.Module:
         return self.anchor.criterion() if hasattr(self.anchor, "criterion") else nn.CrossEntropyLoss()
 
+    def training_plugins(self) -> list:
+        """The detector's own training procedure (clip-mlp's SAM) applies to the pair as it would to it."""
+        return self.anchor.training_plugins() if hasattr(self.anchor, "training_plugins") else []
+
 
 class AnchorStepFraction(SupervisedPlugin):
     """From the second task on, the anchor keeps only the fraction s of every change a training step makes

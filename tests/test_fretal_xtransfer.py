@@ -216,3 +216,16 @@ def test_xtransfer_refuses_a_detector_whose_loss_reads_its_own_forward_outputs()
     model = detectors.create("cmfl", **detectors.REGISTRY.small_params("cmfl"))
     with pytest.raises(ConfigError, match="xtransfer.*CMFLDetector's loss also needs its other outputs"):
         strategies.create("xtransfer", model, TrainSetup(TrainConfig(), torch.device("cpu")))
+
+
+@pytest.mark.parametrize("name", strategies.available())
+def test_every_strategy_keeps_the_detectors_own_training_procedure(name):
+    """clip-mlp trains under SAM whatever the strategy, X-Transfer's two networks included, or is refused."""
+    from benchmark.sam import SharpnessAwareMinimisation
+
+    model = detectors.create("clip-mlp", **detectors.REGISTRY.small_params("clip-mlp"))
+    try:
+        strategy = strategies.create(name, model, SETUP, **strategies.REGISTRY.small_params(name))
+    except ConfigError:
+        pytest.skip(f"{name} refuses clip-mlp")
+    assert sum(isinstance(p, SharpnessAwareMinimisation) for p in strategy.plugins) == 1
