@@ -8,12 +8,17 @@ from benchmark.detectors.base import Detector
 from benchmark.errors import ConfigError
 
 
+def overrides(model: nn.Module, method: str) -> bool:
+    """Whether the detector's class implements ``method`` itself rather than inheriting ``Detector``'s."""
+    implementation = getattr(type(model), method, None)
+    return callable(implementation) and implementation is not getattr(Detector, method)
+
+
 def require_features(model: nn.Module, strategy: str) -> None:
     """Strategies that work on representations (FReTAL's prototypes, X-Transfer's crossed routes) split the
     detector into ``features(x)`` (B×D) and a ``classifier`` module mapping them to the two logits."""
-    features = getattr(type(model), "features", None)
     missing = [part for part, present in (
-        ("features(x)", callable(features) and features is not Detector.features),
+        ("features(x)", overrides(model, "features")),
         ("a classifier module", isinstance(getattr(model, "classifier", None), nn.Module))) if not present]
     if missing:
         raise ConfigError(f"strategy {strategy!r} needs a detector that exposes features(x) and a classifier; "
@@ -34,8 +39,7 @@ def require_cross_entropy_loss(model: nn.Module, strategy: str) -> None:
     """Strategies whose loss is written out as plain cross-entropy (Avalanche's DER) would silently replace
     a detector's own training loss (CMFL's focal loss, HRR's multi-scale loss, the CLIP detector's CVaR+AUC),
     so they refuse detectors that override ``criterion()``."""
-    criterion = getattr(type(model), "criterion", None)
-    if criterion is not None and criterion is not Detector.criterion:
+    if overrides(model, "criterion"):
         raise ConfigError(f"strategy {strategy!r} trains with plain cross-entropy, which would replace detector "
                           f"{type(model).__name__}'s own loss (it overrides criterion()). Choose another strategy "
                           f"or detector.")

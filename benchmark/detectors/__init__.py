@@ -11,6 +11,7 @@ import pkgutil
 from typing import Any
 
 from ..registry import Registry
+from ..results import jsonable
 from .base import Detector
 
 REGISTRY = Registry("detector")
@@ -26,15 +27,10 @@ def create(name: str, **params: Any) -> Detector:
 def describe(name: str, params: dict[str, Any]) -> str:
     """The detector's name and the parameters that differ from its defaults, e.g. ``cmfl encoder=small``:
     what leaderboard rows and figure legends show, so a CPU-sized variant is never read as the paper's."""
-    defaults = REGISTRY.params(name, {})
-    changed = [f"{key}={value}" for key, value in params.items()
-               if key in defaults and _plain(defaults[key]) != _plain(value)]
+    defaults = jsonable(REGISTRY.params(name, {}))  # as a result file stores them: tuples become lists
+    changed = [f"{key}={value}" for key, value in jsonable(params).items()
+               if key in defaults and defaults[key] != value]
     return " ".join([name, *changed])
-
-
-def _plain(value: Any) -> Any:
-    """Tuples and lists compare equal (a result file stores tuples as lists)."""
-    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
 for _module in pkgutil.iter_modules(__path__):
