@@ -36,13 +36,22 @@ def _binary_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, n
 
 
 def _checked(labels, scores) -> tuple[np.ndarray, np.ndarray]:
-    labels = np.asarray(labels).astype(np.int64).ravel()
+    """Labels as int64 0/1 and scores as float64; a label other than exactly 0 or 1 (0.6, 1.7, 2, NaN) is an
+    error, checked before any cast, so it can never be truncated into a valid class."""
+    raw = np.asarray(labels).ravel()
     scores = np.asarray(scores, dtype=np.float64).ravel()
-    if labels.shape != scores.shape:
-        raise ValueError(f"labels and scores differ in length: {labels.size} vs {scores.size}")
-    if not np.isin(labels, (0, 1)).all():
-        raise ValueError("labels must be 0 (real) or 1 (fake)")
-    return labels, scores
+    if raw.shape != scores.shape:
+        raise ValueError(f"labels and scores differ in length: {raw.size} vs {scores.size}")
+    if raw.dtype.kind not in "biuf" or not np.isin(raw, (0, 1)).all():
+        odd = raw[~np.isin(raw, (0, 1))][:3] if raw.dtype.kind in "biuf" else raw[:3]
+        raise ValueError(f"labels must be exactly 0 (real) or 1 (fake); found e.g. {odd.tolist()}")
+    return raw.astype(np.int64), scores
+
+
+def finite(scores) -> bool:
+    """Whether every score is a finite number: a diverged model's NaN or infinite scores have no ranking, so
+    every metric of them is NaN (a NaN would otherwise sort as the highest score)."""
+    return bool(np.isfinite(np.asarray(scores, dtype=np.float64)).all())
 
 
 def _both_classes(labels: np.ndarray) -> bool:
@@ -52,7 +61,7 @@ def _both_classes(labels: np.ndarray) -> bool:
 def roc_auc(labels, scores) -> float:
     """Area under the ROC curve (ties count one half); NaN when a class is absent."""
     labels, scores = _checked(labels, scores)
-    if not _both_classes(labels):
+    if not _both_classes(labels) or not finite(scores):
         return math.nan
     fps, tps = _binary_curve(labels, scores)
     fpr = np.r_[0.0, fps / fps[-1]]
@@ -63,7 +72,7 @@ def roc_auc(labels, scores) -> float:
 def average_precision(labels, scores) -> float:
     """Average precision, sum over thresholds of (recall step × precision), as scikit-learn; NaN without fakes."""
     labels, scores = _checked(labels, scores)
-    if labels.sum() == 0:
+    if labels.sum() == 0 or not finite(scores):
         return math.nan
     fps, tps = _binary_curve(labels, scores)
     precision = tps / (tps + fps)
@@ -75,7 +84,7 @@ def equal_error_rate(labels, scores) -> float:
     """The error rate where the false-positive and false-negative rates cross, interpolated linearly
     between the two ROC points that bracket the crossing; NaN when a class is absent."""
     labels, scores = _checked(labels, scores)
-    if not _both_classes(labels):
+    if not _both_classes(labels) or not finite(scores):
         return math.nan
     fps, tps = _binary_curve(labels, scores)
     fpr = np.r_[0.0, fps / fps[-1]]
@@ -91,7 +100,9 @@ def equal_error_rate(labels, scores) -> float:
 def accuracy(labels, scores, threshold: float = 0.5) -> float:
     """Fraction correct when a fake-probability above ``threshold`` means fake."""
     labels, scores = _checked(labels, scores)
-    return float(np.mean((scores > threshold) == labels.astype(bool))) if labels.size else math.nan
+    if not labels.size or not finite(scores):
+        return math.nan
+    return float(np.mean((scores > threshold) == labels.astype(bool)))
 
 
 SCORERS = {"auc": roc_auc, "acc": accuracy, "ap": average_precision, "eer": equal_error_rate}

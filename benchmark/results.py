@@ -1,4 +1,4 @@
-"""Result files: one JSON per (scenario, strategy, detector, seed), schema version 1 (DESIGN.md).
+"""Result files: one JSON per (scenario, strategy, detector, seed), schema version 2 (DESIGN.md).
 
 Written atomically (temporary file + rename), so an interrupted run never leaves a half-written result.
 ``load`` validates a file and checks that its summaries are the ones its matrices imply, so numbers
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,23 @@ import numpy as np
 from . import metrics
 from .errors import ResultError
 
-SCHEMA_VERSION = 1
-PROVENANCE_KEYS = ("dfcl_version", "git_commit", "config_hash", "torch", "device", "wall_seconds",
-                   "peak_memory_mb", "started_at")
+SCHEMA_VERSION = 2  # 2 added the training losses ("training") and the run's warnings; 1 is read and upgraded
+PROVENANCE_KEYS = ("dfcl_version", "git_commit", "config_hash", "data_fingerprint", "torch", "device",
+                   "wall_seconds", "peak_memory_mb", "started_at")
+SEED_FILE = re.compile(r"seed(0|[1-9][0-9]*)\.json")
+
+
+def checked_dir(path: Path | str, flag: str, *, must_exist: bool = False) -> Path:
+    """A results folder from the user, ``~`` expanded, checked before any work: not a file, and present
+    when ``must_exist`` (a command that only reads results)."""
+    folder = Path(os.path.expanduser(str(path)))
+    if folder.exists() and not folder.is_dir():
+        raise ResultError(f"{flag} {path}: is a file, not a folder; name the folder that holds (or will hold) "
+                          f"the result files")
+    if must_exist and not folder.is_dir():
+        raise ResultError(f"{flag} {path}: no such folder (check the path; result files live in "
+                          f"<results>/<scenario>/<strategy>--<detector>/seed<N>.json)")
+    return folder
 
 
 def run_dir(results_dir: Path, scenario: str, strategy_label: str, detector: str) -> Path:
@@ -79,14 +94,24 @@ def _fail(path, message: str):
     raise ResultError(f"{path}: {message}")
 
 
+def upgrade(result: dict[str, Any]) -> dict[str, Any]:
+    """A schema 1 result as schema 2: it recorded no training losses or warnings (they become null / none)."""
+    if isinstance(result, dict) and result.get("schema_version") == 1:
+        tasks = len(result.get("scenario", {}).get("tasks") or [])
+        result = {**result, "schema_version": 2, "training": {"loss": [None] * tasks, "loss_per_epoch": []},
+                  "warnings": []}
+    return result
+
+
 def validate(result: dict[str, Any], path: Path | str = "<result>") -> None:
-    """Raise ResultError naming the file and field when ``result`` breaks schema version 1."""
+    """Raise ResultError naming the file and field when ``result`` breaks schema version 2."""
     if not isinstance(result, dict):
         _fail(path, "a result must be a JSON object")
     if result.get("schema_version") != SCHEMA_VERSION:
-        _fail(path, f"schema_version must be {SCHEMA_VERSION}, found {result.get('schema_version')!r}")
+        _fail(path, f"schema_version must be {SCHEMA_VERSION} (or 1, upgraded on load), found "
+                    f"{result.get('schema_version')!r}")
     for key in ("scenario", "strategy", "detector", "seed", "matrices", "initial", "summary", "provenance",
-                "config"):
+                "config", "training", "warnings"):
         if key not in result:
             _fail(path, f"missing field '{key}'")
     tasks = result["scenario"].get("tasks")
@@ -98,15 +123,29 @@ def validate(result: dict[str, Any], path: Path | str = "<result>") -> None:
     for part in ("strategy", "detector"):
         if not result[part].get("name") or not isinstance(result[part].get("params"), dict):
             _fail(path, f"{part} needs a name and a params object")
+    if not isinstance(result["seed"], int) or isinstance(result["seed"], bool):
+        _fail(path, f"seed must be an integer, found {result['seed']!r}")
     t = len(tasks)
     for name in metrics.SCORE_METRICS:
         matrix = result["matrices"].get(name)
         if not isinstance(matrix, list) or len(matrix) != t or any(not isinstance(r, list) or len(r) != t
                                                                     for r in matrix):
             _fail(path, f"matrices.{name} must be {t}×{t} (one row per task trained, one column per task)")
+        for i, row in enumerate(matrix):
+            for j, value in enumerate(row):
+                _number_or_null(path, f"matrices.{name}[{i}][{j}]", value)
         initial = result["initial"].get(name)
         if not isinstance(initial, list) or len(initial) != t:
             _fail(path, f"initial.{name} must list {t} values")
+        for j, value in enumerate(initial):
+            _number_or_null(path, f"initial.{name}[{j}]", value)
+    losses = result["training"].get("loss") if isinstance(result["training"], dict) else None
+    if not isinstance(losses, list) or len(losses) != t:
+        _fail(path, f"training.loss must list {t} values (the mean training loss of each task, or null)")
+    for j, value in enumerate(losses):
+        _number_or_null(path, f"training.loss[{j}]", value)
+    if not isinstance(result["warnings"], list) or not all(isinstance(w, str) for w in result["warnings"]):
+        _fail(path, "warnings must be a list of messages")
     for name in metrics.SUMMARISED_METRICS:
         recorded = result["summary"].get(name)
         if not isinstance(recorded, dict):
@@ -124,15 +163,47 @@ def validate(result: dict[str, Any], path: Path | str = "<result>") -> None:
         _fail(path, f"provenance lacks {missing}")
 
 
+def _number_or_null(path, field: str, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        _fail(path, f"{field} must be a number or null, found {value!r}")
+
+
 def load(path: Path) -> dict[str, Any]:
+    """A validated result (schema 1 files upgraded), checked to sit where its content says it belongs."""
     try:
-        result = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
+        result = upgrade(json.loads(Path(path).read_text()))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ResultError(f"cannot read result file {path}: {error}") from None
     validate(result, path)
+    _check_location(Path(path), result)
     return result
 
 
+def _check_location(path: Path, result: dict[str, Any]) -> None:
+    """A result file must be ``<scenario>/<strategy label>--<detector>/seed<N>.json`` of its own content: a
+    copied or renamed file or folder would otherwise count as another seed or another method."""
+    expected = Path(result["scenario"]["name"]) / f"{result['strategy'].get('label', result['strategy']['name'])}--" \
+                                                  f"{result['detector']['name']}" / f"seed{result['seed']}.json"
+    if path.parts[-3:] != expected.parts:
+        _fail(path, f"its content is {expected}, but it lies at {Path(*path.parts[-3:])}: a copied or renamed "
+                    f"result is not counted. Move it back, or delete the copy")
+
+
 def find(results_dir: Path) -> list[Path]:
-    """Every result file below ``results_dir``, in a stable order."""
-    return sorted(Path(results_dir).glob("*/*--*/seed*.json"))
+    """Every result file below ``results_dir``, in a stable order; any other JSON file there (a copy such as
+    ``seed0 (copy).json``, a file outside ``<scenario>/<run>/``) is an error naming it, never a silent extra
+    seed."""
+    root = Path(results_dir)
+    found, stray = [], []
+    for path in sorted(root.rglob("*.json")):
+        relative = path.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts):
+            continue  # hidden: temporary files of an atomic write, editor or VCS folders
+        canonical = len(relative.parts) == 3 and "--" in relative.parts[1] and SEED_FILE.fullmatch(relative.name)
+        (found if canonical else stray).append(path)
+    if stray:
+        raise ResultError("not result files in the layout <scenario>/<strategy>--<detector>/seed<N>.json: "
+                          + ", ".join(str(p) for p in stray[:10]) + (f" and {len(stray) - 10} more" if len(stray) > 10
+                                                                     else "")
+                          + ". Move or delete them (a copy would count as another seed).")
+    return found

@@ -1,8 +1,9 @@
 """Running one (scenario, strategy, detector) over seeds: train task by task, score every task's test set
 after each (and before the first), and write one result file per seed.
 
-A finished seed whose configuration matches is skipped (resume at run level); one from a different
-configuration is never replaced silently: ``force`` replaces it, a ``tag`` keeps both.
+A finished seed whose configuration matches is skipped; an interrupted one resumes from its last task
+checkpoint (``checkpoints``); one from a different configuration is never replaced silently: ``force``
+replaces it, a ``tag`` keeps both. A seed another process is running is skipped (``locks``).
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ import scenarios
 import strategies
 from scenarios import Scenario
 
-from . import detectors, feature_cache, metrics, provenance, results
+from . import checkpoints, detectors, feature_cache, locks, provenance, results, rng
 from .errors import ConfigError, ResultError
 from .evaluation import evaluate_row
+from .progress import SeedProgress
 from .stream import training_stream
 from .training import TrainConfig, TrainSetup
 
@@ -53,6 +55,7 @@ class RunRequest:
     tag: str | None = None
     force: bool = False
     save_scores: bool = True
+    keep_checkpoints: bool = False  # keep seed<N>.ckpt/ after the result is written
 
 
 @dataclass
@@ -124,47 +127,62 @@ def _check_existing(path: Path, digest: str, force: bool) -> dict[str, Any] | No
     return None
 
 
-def _save_scores(path: Path, initial: list[np.ndarray], rows: list[list[np.ndarray]], labels: list[np.ndarray]):
-    arrays = {f"labels_t{j}": label for j, label in enumerate(labels)}
-    arrays.update({f"scores_init_t{j}": s for j, s in enumerate(initial)})
-    arrays.update({f"scores_after{i}_t{j}": s for i, row in enumerate(rows) for j, s in enumerate(row)})
+def _save_scores(path: Path, progress: SeedProgress) -> None:
+    arrays = {f"labels_t{j}": label for j, label in enumerate(progress.labels)}
+    arrays.update({f"scores_init_t{j}": s for j, s in enumerate(progress.initial_scores)})
+    arrays.update({f"scores_after{i}_t{j}": s for i, row in enumerate(progress.score_rows) for j, s in enumerate(row)})
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     results.write_atomic(results.scores_path(path), buffer.getvalue())
 
 
 def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], train: TrainConfig, seed: int,
-             device: torch.device) -> tuple[dict[str, Any], tuple]:
-    """Train and score one seed; returns the result and the raw scores (initial, rows, labels)."""
+             device: torch.device) -> tuple[dict[str, Any], SeedProgress]:
+    """Train and score one seed, checkpointing after every task and resuming from the newest intact
+    checkpoint of the same configuration; returns the result and what it measured (with raw scores)."""
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     seed_everything(seed)
-    label = f"{config['strategy']['label']}--{request.detector} seed {seed}"
+    run_name = f"{config['strategy']['label']}--{request.detector}"
+    label = f"{run_name} seed {seed}"
     model = detectors.create(request.detector, **config["detector"]["params"]).to(device)
-    setup = TrainSetup(config=train, device=device, label=label)
+    setup = TrainSetup(config=train, device=device, label=label, seed=seed)
     strategy = strategies.create(request.strategy, model, setup, **config["strategy"]["params"])
+    stream = list(training_stream(scenario))
     tests = [task.test for task in scenario.tasks]
     evaluate = lambda desc: evaluate_row(strategy.model, tests, device, train.eval_batch_size,  # noqa: E731
                                          train.num_workers, desc=f"{label} {desc}")
-    initial, initial_scores, labels = evaluate("initial")
-    matrices: dict[str, list[list[float]]] = {name: [] for name in metrics.SCORE_METRICS}
-    score_rows, train_seconds, eval_seconds = [], [], []
-    for index, experience in enumerate(training_stream(scenario)):
+    path = results.result_path(request.results_dir, scenario.name, config["strategy"]["label"], request.detector, seed)
+    folder = checkpoints.directory(path)
+    identity = {"config_hash": config_hash(config), "data_fingerprint": scenario.fingerprint, "seed": seed}
+    saved = checkpoints.latest(folder, identity)
+    if saved is not None:
+        checkpoints.restore(strategy, saved["strategy"], checkpoints.RestoreContext(stream, device, seed))
+        progress = SeedProgress.from_state(saved["progress"])
+        progress.resumed_from.append(progress.completed)
+        rng.restore(saved["rng"])
+        log.info("resuming %s seed %d from task %d/%d", run_name, seed, progress.completed + 1, len(stream))
+    else:
+        progress = SeedProgress(scenario.task_names)
+        progress.set_initial(*evaluate("initial"))
+    for index in range(progress.completed, len(stream)):
         tick = time.perf_counter()
-        strategy.train(experience, num_workers=train.num_workers, reset_optimizer_state=train.reset_optimizer)
-        train_seconds.append(time.perf_counter() - tick)
+        strategy.train(stream[index], num_workers=train.num_workers, reset_optimizer_state=train.reset_optimizer)
+        train_seconds = time.perf_counter() - tick
         tick = time.perf_counter()
         row, scores, _ = evaluate(f"after task {index + 1}")
-        eval_seconds.append(time.perf_counter() - tick)
-        for name in metrics.SCORE_METRICS:
-            matrices[name].append(row[name])
-        score_rows.append(scores)
+        progress.add_row(row, scores, train_seconds=train_seconds, eval_seconds=time.perf_counter() - tick,
+                         epoch_losses=setup.loss_monitor.epochs)
+        tick = time.perf_counter()
+        checkpoints.save(folder, index + 1, {
+            **identity, "strategy": checkpoints.capture(strategy), "rng": rng.state(),
+            "progress": {**progress.state(), "elapsed": progress.elapsed + time.perf_counter() - start}})
+        progress.checkpoint_seconds.append(time.perf_counter() - tick)
         seen = " ".join(f"{v:.3f}" for v in row["auc"][:index + 1])
         log.info("%s | task %d/%d %s | train %.1f s | AUC on tasks so far: %s", label, index + 1,
-                 len(scenario.tasks), scenario.tasks[index].name, train_seconds[-1], seen)
-    summary = {name: metrics.summarise(matrices[name], initial[name]) for name in metrics.SUMMARISED_METRICS}
+                 len(stream), scenario.tasks[index].name, train_seconds, seen)
     result = {
         "schema_version": results.SCHEMA_VERSION,
         "scenario": {"name": scenario.name, "version": scenario.version, "tasks": scenario.task_names,
@@ -174,18 +192,15 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
         "detector": {"name": request.detector, "label": detectors.describe(request.detector, config["detector"]["params"]),
                      "params": config["detector"]["params"]},
         "seed": seed,
-        "matrices": matrices,
-        "initial": initial,
-        "summary": summary,
+        **progress.result_fields(),
         "test_sizes": [len(t) for t in tests],
-        "timing": {"train_seconds": train_seconds, "eval_seconds": eval_seconds},
         "config": config,
-        "provenance": {**provenance.collect(device), "config_hash": config_hash(config), "seed": seed,
-                       "data_fingerprint": scenario.fingerprint, "started_at": started_at,
-                       "wall_seconds": time.perf_counter() - start,
+        "provenance": {**provenance.collect(device), **identity, "started_at": started_at,
+                       "wall_seconds": progress.elapsed + time.perf_counter() - start,
+                       "resumed_from_task": progress.resumed_from,
                        "peak_memory_mb": provenance.peak_memory_mb(device)},
     }
-    return result, (initial_scores, score_rows, labels)
+    return result, progress
 
 
 def cached_inputs(scenario: Scenario, detector: str, config: dict[str, Any], train: TrainConfig,
@@ -200,10 +215,14 @@ def cached_inputs(scenario: Scenario, detector: str, config: dict[str, Any], tra
 
 
 def run(request: RunRequest, scenario: Scenario | None = None) -> list[RunOutcome]:
-    """Every seed of a request; finished seeds stay on disk whatever happens to later ones."""
-    if request.threads:
+    """Every seed of a request; finished seeds stay on disk whatever happens to later ones, and a seed that
+    another process is running is left to it."""
+    if request.threads is not None:
+        if request.threads < 1:
+            raise ConfigError(f"--threads must be ≥ 1, got {request.threads}")
         torch.set_num_threads(request.threads)
     device = resolve_device(request.device)
+    request.results_dir = results.checked_dir(request.results_dir, "--results-dir")
     scenario = scenario or scenarios.load(request.scenario, params=request.scenario_params,
                                           data_root=request.data_root)
     config, train = resolve_config(request, scenario)
@@ -212,16 +231,28 @@ def run(request: RunRequest, scenario: Scenario | None = None) -> list[RunOutcom
     for seed in request.seeds:
         path = results.result_path(request.results_dir, scenario.name, config["strategy"]["label"],
                                    request.detector, seed)
-        existing = _check_existing(path, digest, request.force)
-        if existing is not None:
-            log.info("%s exists with the same configuration: skipped (--force reruns it)", path)
-            outcomes.append(RunOutcome(path, "skipped", existing))
-            continue
-        inputs = inputs or cached_inputs(scenario, request.detector, config, train, device)
-        result, (initial_scores, rows, labels) = run_seed(request, inputs, config, train, seed, device)
-        if request.save_scores:
-            _save_scores(path, initial_scores, rows, labels)
-        results.write(path, result)
+        with locks.seed_lock(path) as held:
+            if not held:
+                log.warning("%s: seed %d is being run by another process (lock %s): skipped here", path.parent.name,
+                            seed, locks.lock_path(path).name)
+                outcomes.append(RunOutcome(path, "running", None))
+                continue
+            existing = _check_existing(path, digest, request.force)
+            if existing is not None:
+                log.info("%s exists with the same configuration: skipped (--force reruns it)", path)
+                outcomes.append(RunOutcome(path, "skipped", existing))
+                continue
+            if request.force:
+                checkpoints.remove(checkpoints.directory(path))
+            inputs = inputs or cached_inputs(scenario, request.detector, config, train, device)
+            result, progress = run_seed(request, inputs, config, train, seed, device)
+            if request.save_scores:
+                _save_scores(path, progress)
+            else:  # never leave another run's raw scores beside this result
+                results.scores_path(path).unlink(missing_ok=True)
+            results.write(path, result)
+            if not request.keep_checkpoints:
+                checkpoints.remove(checkpoints.directory(path))
         log.info("wrote %s (average AUC %.3f, forgetting %s, %.0f s)", path, result["summary"]["auc"]["average"],
                  _fmt(result["summary"]["auc"]["forgetting"]), result["provenance"]["wall_seconds"])
         outcomes.append(RunOutcome(path, "done", result))

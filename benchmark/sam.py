@@ -10,10 +10,11 @@ from avalanche.training.plugins import SupervisedPlugin
 from avalanche.training.templates.update_type.sgd_update import SGDUpdate
 from torch import nn
 
+from .checkpoints import NoStateAcrossTasks
 from .errors import ConfigError
 
 
-class SharpnessAwareMinimisation(SupervisedPlugin):
+class SharpnessAwareMinimisation(NoStateAcrossTasks, SupervisedPlugin):
     """SAM (Foret et al., ICLR 2021): step with the gradient taken at w + ρ·g/‖g‖, the worst nearby point to
     first order, rather than at w. The robust CLIP detector trains with SAM around AdamW (Santosh et al.,
     2024); ρ = 0.05 is the reference implementation's default (davda54/sam), its code not giving one.

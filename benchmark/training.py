@@ -10,9 +10,12 @@ from typing import Any
 
 import torch
 from avalanche.training.plugins import EvaluationPlugin, SupervisedPlugin
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .errors import ConfigError
+from . import rng
+from .checkpoints import NoStateAcrossTasks
+from .errors import ConfigError, DfclError
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 SCHEDULES = ("cosine", "constant")
@@ -35,6 +38,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "train") -> "TrainConfig":
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where} must be a mapping of training settings (e.g. {{epochs: 5, lr: 0.001}}), "
+                              f"got {type(values).__name__} {values!r}")
         known = {f.name: f.type for f in fields(cls)}
         unknown = sorted(set(values) - set(known))
         if unknown:
@@ -44,17 +50,41 @@ class TrainConfig:
         for name, value in values.items():
             kind = type(getattr(defaults, name))
             try:
-                converted[name] = kind(value) if kind is not bool else _as_bool(value)
+                converted[name] = _convert(value, kind)
             except (TypeError, ValueError):
-                raise ConfigError(f"{where}.{name}: expected {kind.__name__}, got {value!r}") from None
+                raise ConfigError(f"{where}.{name}: expected {'an integer' if kind is int else kind.__name__}, "
+                                  f"got {value!r}") from None
         config = cls(**converted)
         if config.optimizer not in OPTIMIZERS:
             raise ConfigError(f"{where}.optimizer: {config.optimizer!r} is not one of {sorted(OPTIMIZERS)}")
         if config.lr_schedule not in SCHEDULES:
             raise ConfigError(f"{where}.lr_schedule: {config.lr_schedule!r} is not one of {list(SCHEDULES)}")
-        if config.epochs < 1 or config.batch_size < 1 or config.lr <= 0:
-            raise ConfigError(f"{where}: epochs and batch_size must be ≥ 1 and lr > 0")
+        for name, low in (("epochs", 1), ("batch_size", 1), ("eval_batch_size", 1), ("num_workers", 0)):
+            if getattr(config, name) < low:
+                raise ConfigError(f"{where}.{name} must be ≥ {low}, got {getattr(config, name)}")
+        if not (math.isfinite(config.lr) and config.lr > 0):
+            raise ConfigError(f"{where}.lr must be a finite number > 0, got {config.lr}")
+        if not (math.isfinite(config.weight_decay) and config.weight_decay >= 0):
+            raise ConfigError(f"{where}.weight_decay must be a finite number ≥ 0, got {config.weight_decay}")
+        if not 0 <= config.momentum < 1:
+            raise ConfigError(f"{where}.momentum must lie in [0, 1), got {config.momentum}")
         return config
+
+
+def _convert(value: Any, kind: type) -> Any:
+    """``value`` as ``kind``; an integer setting refuses fractions (epochs=1.7 is an error, not 1)."""
+    if kind is bool:
+        return _as_bool(value)
+    if kind is int:
+        if isinstance(value, bool):
+            raise TypeError(value)
+        number = float(value)
+        if not number.is_integer():
+            raise ValueError(value)
+        return int(number)
+    if kind is float and isinstance(value, bool):
+        raise TypeError(value)
+    return kind(value)
 
 
 def _as_bool(value: Any) -> bool:
@@ -72,7 +102,7 @@ def make_optimizer(parameters, config: TrainConfig) -> torch.optim.Optimizer:
     return OPTIMIZERS[config.optimizer](parameters, lr=config.lr, weight_decay=config.weight_decay, **extra)
 
 
-class CosinePerTask(SupervisedPlugin):
+class CosinePerTask(NoStateAcrossTasks, SupervisedPlugin):
     """Cosine decay of the learning rate from its base value to zero over each task's iterations.
 
     The iteration count is read from the task's data loader at its first epoch, so it also holds when
@@ -94,7 +124,7 @@ class CosinePerTask(SupervisedPlugin):
         self.step += 1
 
 
-class ProgressBar(SupervisedPlugin):
+class ProgressBar(NoStateAcrossTasks, SupervisedPlugin):
     """One tqdm bar per task over all its iterations, showing the running loss (silent off a terminal)."""
 
     def __init__(self, label: str):
@@ -120,6 +150,69 @@ class ProgressBar(SupervisedPlugin):
             self.bar = None
 
 
+class DivergenceError(DfclError):
+    """Training produced a non-finite loss: the seed stops, no result is written, and the checkpoint of the
+    last finished task stays, so the task can be rerun with other settings."""
+
+
+class LossMonitor(NoStateAcrossTasks, SupervisedPlugin):
+    """The mean training loss of every epoch, recorded for the result file, and a loud stop on a non-finite
+    loss. Losses stay on the device and are checked every ``check_every`` iterations and at each epoch's
+    end, so the check costs one synchronisation per ``check_every`` steps, not one per step."""
+
+    def __init__(self, label: str, check_every: int = 50):
+        super().__init__()
+        self.label, self.check_every = label, check_every
+        self.epoch_losses: list[torch.Tensor] = []
+        self.epochs: list[float] = []  # mean loss of each epoch of the current task
+
+    def before_training_exp(self, strategy, **kwargs):
+        self.epochs = []
+
+    def before_training_epoch(self, strategy, **kwargs):
+        self.epoch_losses = []
+
+    def after_training_iteration(self, strategy, **kwargs):
+        self.epoch_losses.append(strategy.loss.detach())
+        if len(self.epoch_losses) % self.check_every == 0:
+            self._check(strategy, torch.stack(self.epoch_losses[-self.check_every:]), len(self.epoch_losses) - self.check_every)
+
+    def after_training_epoch(self, strategy, **kwargs):
+        losses = torch.stack(self.epoch_losses) if self.epoch_losses else torch.zeros(0)
+        self._check(strategy, losses, 0)
+        self.epochs.append(float(losses.float().mean()) if len(losses) else math.nan)
+
+    def _check(self, strategy, losses: torch.Tensor, first: int) -> None:
+        bad = (~torch.isfinite(losses)).nonzero()
+        if len(bad):
+            at = int(bad[0])
+            raise DivergenceError(
+                f"{self.label}: the training loss became {float(losses[at])} at task "
+                f"{strategy.clock.train_exp_counter + 1}, epoch {strategy.clock.train_exp_epochs + 1}, iteration "
+                f"{first + at + 1}: training diverged. Lower the learning rate (--lr), or train in full precision "
+                f"(--precision fp32). No result was written; the checkpoint of the last finished task is kept.")
+
+
+class SeededTrainLoader(NoStateAcrossTasks, SupervisedPlugin):
+    """Each task's training batches drawn with the run's own stream for that task (``rng``), not the global
+    generator that Avalanche's loader shuffles with: then no strategy's other draws (a Fisher pass, a memory
+    sample) can change which batches it trains on, and two strategies pair batch for batch.
+
+    It replaces the template's loader (one task label in a domain-incremental stream: Avalanche's
+    task-balanced loader is a plain shuffled loader there) and runs before every other plugin, so a plugin
+    that builds its own loader (replay) still has the last word."""
+
+    def __init__(self, setup: "TrainSetup"):
+        super().__init__()
+        self.setup = setup
+
+    def before_training_exp(self, strategy, num_workers: int = 0, **kwargs):
+        dataset = strategy.adapted_dataset
+        strategy.dataloader = DataLoader(dataset, batch_size=strategy.train_mb_size, shuffle=True,
+                                         num_workers=num_workers, collate_fn=getattr(dataset, "collate_fn", None),
+                                         generator=self.setup.train_generator(strategy.clock.train_exp_counter))
+
+
 def silent_evaluator() -> EvaluationPlugin:
     """Avalanche's evaluator without metrics: dfcl-bench scores every task itself (AUC, AP, EER are not in
     Avalanche). Avalanche warns whenever an evaluator has no logger; that warning is expected here."""
@@ -135,11 +228,25 @@ class TrainSetup:
     config: TrainConfig
     device: torch.device
     label: str = "train"
+    seed: int = 0  # the run's seed: strategies derive their own random streams from it (benchmark.rng)
+
+    def __post_init__(self):
+        self.loss_monitor = LossMonitor(self.label)
+
+    def generator(self, *keys: object) -> torch.Generator:
+        """A random stream of this run for ``keys`` (e.g. ``("replay-memory", task)``), independent of the
+        global generators and of every other stream (``benchmark.rng``)."""
+        return rng.generator(self.seed, *keys)
+
+    def train_generator(self, task: int) -> torch.Generator:
+        """The stream that shuffles task ``task``'s (0-based) training batches, for every strategy alike."""
+        return self.generator("train", task)
 
     def template_kwargs(self, model: torch.nn.Module, plugins: list | tuple = ()) -> dict[str, Any]:
-        """Keyword arguments for any Avalanche ``SupervisedTemplate`` subclass: the strategy's plugins come
-        first, then the detector's own (``Detector.training_plugins``), then the shared ones."""
-        shared = [ProgressBar(self.label)]
+        """Keyword arguments for any Avalanche ``SupervisedTemplate`` subclass: the seeded training loader
+        first, then the strategy's plugins, the detector's own (``Detector.training_plugins``), then the
+        shared ones."""
+        shared = [ProgressBar(self.label), self.loss_monitor]
         if self.config.lr_schedule == "cosine":
             shared.append(CosinePerTask(self.config.lr))
         criterion = model.criterion() if hasattr(model, "criterion") else torch.nn.CrossEntropyLoss()
@@ -147,4 +254,4 @@ class TrainSetup:
         return dict(model=model, optimizer=make_optimizer(model.parameters(), self.config), criterion=criterion,
                     train_mb_size=self.config.batch_size, train_epochs=self.config.epochs,
                     eval_mb_size=self.config.eval_batch_size, device=self.device,
-                    plugins=[*plugins, *detector_plugins, *shared], evaluator=silent_evaluator())
+                    plugins=[SeededTrainLoader(self), *plugins, *detector_plugins, *shared], evaluator=silent_evaluator())

@@ -14,6 +14,7 @@ from avalanche.training.templates import SupervisedTemplate
 from torch import nn
 from torch.utils.data import DataLoader
 
+from benchmark.checkpoints import NoStateAcrossTasks, module_copy
 from benchmark.detectors.heads import forward_features
 from benchmark.errors import ConfigError
 
@@ -83,7 +84,7 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     return kl + (1 - alpha) * task_loss
 
 
-class OppositeLabelCutMix(SupervisedPlugin):
+class OppositeLabelCutMix(NoStateAcrossTasks, SupervisedPlugin):
     """The public code's augmentation: with probability p, every image whose randomly drawn partner in the
     batch has the other label gets a box (area ≈ 1 − λ, λ ~ Beta(0.5, 0.5)) pasted from it; labels kept."""
 
@@ -136,6 +137,13 @@ class FReTAL(SupervisedTemplate):
     def _after_training_exp(self, **kwargs):
         self.teacher = copy.deepcopy(self.model).eval().requires_grad_(False)
         super()._after_training_exp(**kwargs)
+
+    def checkpoint_state(self) -> dict:
+        """The teacher; its prototypes are recomputed from it at the next task's start."""
+        return {"teacher": None if self.teacher is None else self.teacher.state_dict()}
+
+    def restore_state(self, state: dict, context) -> None:
+        self.teacher = module_copy(self.model, state["teacher"])
 
     def forward(self):
         logits = super().forward()

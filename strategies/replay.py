@@ -1,45 +1,48 @@
 """Experience replay (Chaudhry et al., "On Tiny Episodic Memories in Continual Learning", 2019)."""
 
-from avalanche.training.plugins import ReplayPlugin
-from avalanche.training.storage_policy import ClassBalancedBuffer, ExperienceBalancedBuffer
+from avalanche.benchmarks.utils.data_loader import ReplayDataLoader
+from avalanche.training.plugins import SupervisedPlugin
 from avalanche.training.supervised import Naive
 
-from benchmark.errors import ConfigError
-
 from . import register
-
-CLASSES = 2  # real and fake
-
-
-class TaskClassBalancedBuffer(ExperienceBalancedBuffer):
-    """A bounded memory split equally over the tasks seen so far and, within each task, over its classes.
-
-    Avalanche balances by task (``ExperienceBalancedBuffer``) or by class (``ClassBalancedBuffer``), not
-    both; in a binary domain-incremental stream class balance alone would let the latest tasks crowd out
-    the first. This is ``ExperienceBalancedBuffer`` with a class-balanced buffer (random sampling within
-    each class) per task; older tasks shrink as new ones arrive, so the total never exceeds ``max_size``.
-    """
-
-    def post_adapt(self, agent, exp):
-        self._num_exps += 1
-        lengths = self.get_group_lengths(self._num_exps)
-        if lengths[-1] < CLASSES:
-            raise ConfigError(f"replay: mem_size={self.max_size} leaves task {self._num_exps} {lengths[-1]} "
-                              f"slot(s), fewer than its {CLASSES} classes; set mem_size ≥ "
-                              f"{CLASSES * self._num_exps}")
-        task_buffer = ClassBalancedBuffer(lengths[-1])
-        task_buffer.update_from_dataset(exp.dataset)
-        self.buffer_groups[self._num_exps - 1] = task_buffer
-        for length, group in zip(lengths, self.buffer_groups.values()):
-            group.resize(agent, length)
+from ._memory import TaskClassMemory
 
 
-class BalancedReplayPlugin(ReplayPlugin):
-    """``ReplayPlugin`` updating its memory through ``post_adapt``: the plugin's own ``storage_policy.update``
-    is deprecated in Avalanche 0.6 (removal in 0.7)."""
+class MemoryReplay(SupervisedPlugin):
+    """Every mini-batch of the current task is joined by an equal-sized mini-batch from the memory
+    (Avalanche's ``ReplayDataLoader``), which is filled after each task (``TaskClassMemory``).
+
+    Avalanche balances its memories by task or by class, not both; in a binary domain-incremental stream
+    class balance alone would let the latest tasks crowd out the first. Both halves of a batch are drawn
+    with the task's training stream (``TrainSetup.train_generator``), so a run is repeatable and resumable."""
+
+    def __init__(self, mem_size: int, setup):
+        super().__init__()
+        self.memory, self.setup = TaskClassMemory(mem_size, "replay"), setup
+        self.datasets: list = []  # the training set of every task seen, which the memory indexes
+        self.buffer = None
+
+    def before_training_exp(self, strategy, num_workers=0, **kwargs):
+        if self.buffer is None:
+            return  # first task: nothing to replay, the shared seeded loader stands
+        strategy.dataloader = ReplayDataLoader(
+            strategy.adapted_dataset, self.buffer, oversample_small_tasks=True, batch_size=strategy.train_mb_size,
+            batch_size_mem=strategy.train_mb_size, task_balanced_dataloader=False, num_workers=num_workers,
+            shuffle=True, generator=self.setup.train_generator(strategy.clock.train_exp_counter))
 
     def after_training_exp(self, strategy, **kwargs):
-        self.storage_policy.post_adapt(strategy, strategy.experience)
+        self.datasets.append(strategy.experience.dataset)
+        self.memory.add_task(strategy.experience.dataset.targets,
+                             self.setup.generator("replay-memory", len(self.datasets)))
+        self.buffer = self.memory.dataset(self.datasets)
+
+    def checkpoint_state(self) -> dict:
+        return self.memory.state()
+
+    def restore_state(self, state: dict, context) -> None:
+        self.memory.load(state)
+        self.datasets = [experience.dataset for experience in context.experiences[:len(self.memory.kept)]]
+        self.buffer = self.memory.dataset(self.datasets) if self.datasets else None
 
 
 @register("replay", small={"mem_size": 8})
@@ -51,8 +54,5 @@ def replay(model, setup, *, mem_size: int = 500):
     streams. The default of 500 images is the smallest memory of the CDDB baselines (methods.md §1.4)
     and gives 100 per task (50 per class) once all five synthetic tasks are seen.
     """
-    if int(mem_size) < CLASSES:
-        raise ConfigError(f"replay: mem_size must be ≥ {CLASSES} (one image per class), got {mem_size}")
-    memory = TaskClassBalancedBuffer(int(mem_size), adaptive_size=True)
-    plugin = BalancedReplayPlugin(int(mem_size), storage_policy=memory)
+    plugin = MemoryReplay(int(mem_size), setup)
     return Naive(**setup.template_kwargs(model, plugins=[plugin]))

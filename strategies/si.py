@@ -9,6 +9,7 @@ from avalanche.training.supervised import Naive
 from benchmark.errors import ConfigError
 
 from . import register
+from .ewc import param_data, param_tensors
 
 
 class UnclippedSynapticIntelligence(SynapticIntelligencePlugin):
@@ -19,6 +20,20 @@ class UnclippedSynapticIntelligence(SynapticIntelligencePlugin):
     def after_training_exp(self, strategy, **kwargs):
         self.update_ewc_data(strategy.model, self.ewc_data, self.syn_data, math.inf, self.excluded_parameters,
                              1, eps=self.eps)
+
+    def checkpoint_state(self) -> dict:
+        """The anchors and importances (``ewc_data``) and the running path integrals (``syn_data``)."""
+        return {"ewc": [param_tensors(part) for part in self.ewc_data],
+                "syn": {key: param_tensors(part) for key, part in self.syn_data.items()}}
+
+    def restore_state(self, state: dict, context) -> None:
+        device = "cpu"  # where Avalanche keeps SI's data, whatever the model's device
+        for part, saved in zip(self.ewc_data, state["ewc"]):
+            part.clear()
+            part.update(param_data(saved, device))
+        for key, saved in state["syn"].items():
+            self.syn_data[key].clear()
+            self.syn_data[key].update(param_data(saved, device))
 
 
 @register("si")

@@ -11,6 +11,7 @@ from avalanche.training.plugins import SupervisedPlugin
 from avalanche.training.templates import SupervisedTemplate
 from torch import nn
 
+from benchmark.checkpoints import NoStateAcrossTasks
 from benchmark.errors import ConfigError
 from benchmark.losses import fake_logit, pairwise_auc_loss
 
@@ -60,7 +61,7 @@ class TwinNetworks(nn.Module):
         return self.anchor.training_plugins() if hasattr(self.anchor, "training_plugins") else []
 
 
-class AnchorStepFraction(SupervisedPlugin):
+class AnchorStepFraction(NoStateAcrossTasks, SupervisedPlugin):
     """From the second task on, the anchor keeps only the fraction s of every change a training step makes
     to it: for its weights the same as a learning rate s·lr under SGD, Adam and AdamW (their states do not
     depend on the learning rate) whatever the schedule, for its BatchNorm statistics a momentum s·m.
@@ -83,9 +84,10 @@ class AnchorStepFraction(SupervisedPlugin):
             tensor.lerp_(start, 1 - self.fraction)
 
 
-class XTransfer(SupervisedTemplate):
+class XTransfer(NoStateAcrossTasks, SupervisedTemplate):
     """Trains both networks on every batch through the three routes, each route's loss = the detector's
-    task loss (cross-entropy) + w·AUC loss, routes weighted by the balancing factor."""
+    task loss (cross-entropy) + w·AUC loss, routes weighted by the balancing factor. Both networks are the
+    model (``TwinNetworks``), so the model's state is all there is to keep across tasks."""
 
     def __init__(self, *, auc_weight: float, margin: float, power: float, balance: str, **template_kwargs):
         super().__init__(**template_kwargs)

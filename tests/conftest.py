@@ -64,6 +64,19 @@ def two_task_scenario(two_task_yaml):
     return scenarios.load(two_task_yaml)
 
 
+@pytest.fixture(scope="session")
+def three_task_scenario(tmp_path_factory):
+    """Three tiny tasks: enough for a resume in the middle of a run and for memories of several tasks."""
+    import scenarios
+
+    path = tmp_path_factory.mktemp("scenario") / "three.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "three", "version": "1", "source": "synthetic", "tasks": ["gan_tconv", "faceswap", "vae"],
+        "params": {"n_train": 24, "n_val": 4, "n_test": 8, "data_seed": 0},
+        "train": {"epochs": 2, "batch_size": 16, "lr": 0.002}}))
+    return scenarios.load(path)
+
+
 def make_result(auc: list[list[float]], *, scenario="demo", strategy="naive", detector="smallcnn", seed=0,
                 tasks=None, initial_auc=None, config_hash="sha256:demo", fingerprint="sha256:data",
                 wall_seconds=10.0, device="cpu:x86_64") -> dict:
@@ -81,8 +94,10 @@ def make_result(auc: list[list[float]], *, scenario="demo", strategy="naive", de
         "strategy": {"name": strategy, "label": strategy, "params": {}},
         "detector": {"name": detector, "params": {}},
         "seed": seed, "matrices": matrices, "initial": initial, "summary": summary, "config": {},
-        "provenance": {"dfcl_version": "0", "git_commit": None, "config_hash": config_hash, "torch": "0",
-                       "device": device, "wall_seconds": wall_seconds, "peak_memory_mb": 1.0,
+        "training": {"loss": [0.5] * t, "loss_per_epoch": [[0.5]] * t}, "warnings": [],
+        "provenance": {"dfcl_version": "0", "git_commit": None, "config_hash": config_hash,
+                       "data_fingerprint": fingerprint, "torch": "0", "device": device,
+                       "wall_seconds": wall_seconds, "peak_memory_mb": 1.0,
                        "started_at": "2026-01-01T00:00:00+00:00"},
     }
 

@@ -5,10 +5,8 @@ only that training runs."""
 import pytest
 import torch
 import torch.nn.functional as F
-import yaml
 from avalanche.training.plugins import SupervisedPlugin
 
-import scenarios
 import strategies
 from benchmark import detectors
 from benchmark.errors import ConfigError
@@ -58,8 +56,9 @@ def test_lwf_distils_only_after_the_first_task(two_task_scenario):
     from avalanche.training.plugins import LwFPlugin
     added = added_loss("lwf", LwFPlugin, two_task_scenario)
     assert added[0] and all(term == 0 for term in added[0])
-    assert added[1][0] == pytest.approx(0, abs=1e-6)  # the student starts as a copy of its teacher
-    assert all(term > 0 for term in added[1][1:])
+    # The teacher scores in eval mode (running BatchNorm statistics) while the student trains with the batch's
+    # statistics, so even the first step of task 2 distils (a teacher in train mode gave exactly 0 there).
+    assert all(term > 0 for term in added[1])
 
 
 def test_ewc_penalty_is_zero_at_the_anchor_and_positive_away_from_it(two_task_scenario):
@@ -85,15 +84,6 @@ def test_si_importances_accumulate_over_tasks_and_anchor_the_weights(two_task_sc
     assert penalties[0] == pytest.approx(0, abs=1e-9) and all(p > 0 for p in penalties[1:])
 
 
-@pytest.fixture(scope="module")
-def three_task_scenario(tmp_path_factory):
-    path = tmp_path_factory.mktemp("scenario") / "three.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "three", "version": "1", "source": "synthetic", "tasks": ["gan_tconv", "faceswap", "vae"],
-        "params": {"n_train": 24, "n_val": 4, "n_test": 8, "data_seed": 0}}))
-    return scenarios.load(path)
-
-
 def origin_of(scenario) -> dict[bytes, tuple[int, int]]:
     """Each training image (by its bytes) → (task index, label)."""
     return {image.numpy().tobytes(): (task, int(label))
@@ -117,7 +107,8 @@ def test_replay_memory_is_bounded_balanced_per_task_and_class_and_replayed(three
     origins = origin_of(three_task_scenario)
     batches = BatchOrigins(origins)
     strategy.plugins.insert(0, batches)
-    memory = next(p for p in strategy.plugins if hasattr(p, "storage_policy")).storage_policy
+    from strategies.replay import MemoryReplay
+    memory = next(p for p in strategy.plugins if isinstance(p, MemoryReplay))
     for index, experience in enumerate(training_stream(three_task_scenario)):
         first_batch = len(batches.tasks)
         strategy.train(experience)
@@ -167,7 +158,7 @@ def test_der_stores_the_model_logits_and_replays_them(two_task_scenario):
     first, second = training_stream(two_task_scenario)
     strategy.train(first)
     model = strategy.model.eval()
-    stored = list(strategy.storage_policy.buffer)
+    stored = list(strategy.buffer())
     assert 0 < len(stored) <= 32
     with torch.no_grad():
         for x, y, task, logits in stored:

@@ -141,3 +141,20 @@ def test_one_task_has_no_transfer_or_forgetting():
 def test_non_square_matrix_is_refused():
     with pytest.raises(ValueError, match="square"):
         metrics.average([[0.5, 0.5]])
+
+
+@pytest.mark.parametrize("labels", [[0, 0.6, 1, 1], [0, 1, 1.7, 0], [0, 1, 2, 1], [0, 1, float("nan"), 1],
+                                    ["0", "1", "1", "0"]])
+def test_non_binary_labels_are_refused_not_truncated(labels):
+    """0.6 and 1.7 used to be cast to 0 and 1 before the check."""
+    for scorer in metrics.SCORERS.values():
+        with pytest.raises(ValueError, match="exactly 0 .* or 1"):
+            scorer(labels, [0.1, 0.4, 0.6, 0.9])
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_score_makes_every_metric_nan(bad):
+    """A NaN used to sort as the highest score: a diverged model scored AUC 1.0 on this example."""
+    labels, scores = [0, 0, 1, 1], [0.2, 0.1, bad, 0.3]
+    assert all(math.isnan(value) for value in metrics.score(labels, scores).values())
+    assert metrics.finite([0.1, 0.2]) and not metrics.finite(scores)

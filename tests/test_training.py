@@ -19,7 +19,7 @@ def test_settings_are_converted_and_bad_ones_named():
         TrainConfig.from_dict({"epoch": 3})
     with pytest.raises(ConfigError, match="train.optimizer: 'adagrad'"):
         TrainConfig.from_dict({"optimizer": "adagrad"})
-    with pytest.raises(ConfigError, match="train.batch_size: expected int"):
+    with pytest.raises(ConfigError, match="train.batch_size: expected an integer"):
         TrainConfig.from_dict({"batch_size": "many"})
 
 
