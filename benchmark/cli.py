@@ -143,6 +143,23 @@ def command_scenario(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_audit(args: argparse.Namespace) -> int:
+    import json
+
+    import scenarios
+    from . import audit
+
+    scenario = scenarios.load(args.scenario, params=parse_assignments(args.scenario_param, "--scenario-param"),
+                              data_root=args.data_root)
+    rows = audit.audit(scenario, splits=tuple(args.splits), pixels=not args.file_only, resamples=args.resamples,
+                       seed=args.seed)
+    if args.format == "json":
+        print(json.dumps(audit.report(rows, scenario, resamples=args.resamples, seed=args.seed), indent=1))
+    else:
+        print(audit.render(rows, scenario.name, args.resamples), end="")
+    return 1 if args.strict and any(row.flagged for row in rows) else 0
+
+
 def command_leaderboard(args: argparse.Namespace) -> int:
     from . import leaderboard
 
@@ -273,6 +290,27 @@ def build_parser() -> argparse.ArgumentParser:
     scenario.add_argument("--data-root", help="folder holding real datasets (default: $DFCL_DATA)")
     scenario.add_argument("--scenario-param", nargs="+", metavar="KEY=VALUE", help="override scenario params")
     scenario.set_defaults(handler=command_scenario)
+
+    shortcut = commands.add_parser(
+        "audit", help="shortcut audit: how well cues no generator should leave (format, size, grey …) tell fakes",
+        description="Per task and split, the ROC AUC (fake = positive) of each cue alone: file format, width, "
+                    "height, aspect, bytes per pixel, estimated JPEG quality, metadata (folder scenarios), and the "
+                    "share of exactly-grey images and pixels, brightness, saturation and contrast (every scenario), "
+                    "with a stratified bootstrap interval. A cue outside [0.4, 0.6] is flagged with the fix to try. "
+                    "Definitions: benchmark/audit.py.")
+    shortcut.add_argument("scenario", help="scenario name or path to a scenario YAML")
+    shortcut.add_argument("--data-root", help="folder holding real datasets (default: $DFCL_DATA)")
+    shortcut.add_argument("--scenario-param", nargs="+", metavar="KEY=VALUE", help="override scenario params")
+    shortcut.add_argument("--splits", nargs="+", default=["train", "val", "test"],
+                          choices=["train", "val", "test", "all"],
+                          help="splits to audit; 'all' is a task's splits together (default train val test)")
+    shortcut.add_argument("--file-only", action="store_true",
+                          help="only the file-level cues (header reads, no decoding), as `dfcl run` checks them")
+    shortcut.add_argument("--resamples", type=int, default=200, help="bootstrap resamples (default 200; 0 to skip)")
+    shortcut.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    shortcut.add_argument("--format", default="table", choices=["table", "json"])
+    shortcut.add_argument("--strict", action="store_true", help="exit 1 when a cue is flagged (for CI)")
+    shortcut.set_defaults(handler=command_audit)
 
     board = commands.add_parser("leaderboard", help="regenerate leaderboard.md from result files")
     board.add_argument("--results-dir", default="results", help="default results")

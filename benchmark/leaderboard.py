@@ -3,7 +3,9 @@
 whether the committed file is what the results imply.
 
 Rows of one table must share their data (fingerprint), and the seeds of one row their configuration,
-otherwise their numbers are not comparable and generation stops, naming the files.
+otherwise their numbers are not comparable and generation stops, naming the files. A row whose results
+record shortcut cues the audit flagged in their data (``provenance.audit_flags``, see ``audit.py``) is
+marked, and the cues are listed under its table.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import results
+from .audit import BAND
 from .errors import ResultError
 
 HEADER = ("# dfcl-bench leaderboard\n\n"
@@ -35,6 +38,12 @@ CONVENTIONS = (
     "Cells are mean ± sample standard deviation (n−1) over the n seeds; accuracy thresholds P(fake) at 0.5. "
     "Time is the mean wall time of one run on the device shown."
 )
+AUDIT_MARK = "⚑"
+
+
+def _flag_text(flag: dict) -> str:
+    chance = ", may be chance" if flag.get("beyond_chance") is False else ""
+    return f"{flag['task']}/{flag['split']} {flag['cue']} (AUC {flag['auc']:.2f}{chance})"
 
 
 def collect(results_dir: Path) -> pd.DataFrame:
@@ -50,7 +59,8 @@ def collect(results_dir: Path) -> pd.DataFrame:
                "seed": result["seed"],
                "config_hash": result["provenance"]["config_hash"],
                "device": result["provenance"]["device"].split(":")[0],
-               "wall_seconds": result["provenance"]["wall_seconds"]}
+               "wall_seconds": result["provenance"]["wall_seconds"],
+               "audit_flags": tuple(_flag_text(flag) for flag in result["provenance"].get("audit_flags") or [])}
         for _, metric, key in COLUMNS:
             row[f"{metric}.{key}"] = result["summary"][metric][key]
         rows.append(row)
@@ -85,12 +95,24 @@ def _table(frame: pd.DataFrame, results_dir: Path, output: Path) -> str:
         link = os.path.relpath(group["path"].iloc[0].parent, output.parent)
         cells = [_cell(group[f"{metric}.{key}"]) for _, metric, key in COLUMNS]
         seeds = ", ".join(str(s) for s in sorted(group["seed"]))
+        mark = f" {AUDIT_MARK}" if any(group["audit_flags"]) else ""
         rows.append((-group["auc.average"].mean(), strategy, detector,
-                     f"[{strategy}]({link}/) | {described} | {len(group)} ({seeds}) | " + " | ".join(cells) +
+                     f"[{strategy}]({link}/){mark} | {described} | {len(group)} ({seeds}) | " + " | ".join(cells) +
                      f" | {group['wall_seconds'].mean():.0f} s | {', '.join(sorted(group['device'].unique()))} |"))
     for rank, (*_, text) in enumerate(sorted(rows), start=1):
         lines.append(f"| {rank} | {text}")
     return "\n".join(lines)
+
+
+def _audit_note(frame: pd.DataFrame, scenario: str) -> str:
+    """The footnote of a table with marked rows: which cues were flagged, and where to read more."""
+    flags = sorted({flag for flags in frame["audit_flags"] for flag in flags})
+    if not flags:
+        return ""
+    return (f"{AUDIT_MARK} The data of marked rows carries cues that no generator fingerprint should (file-level "
+            f"shortcut audit before training: AUC outside [{BAND[0]}, {BAND[1]}], fake = positive): "
+            f"{'; '.join(flags)}. Their scores may partly measure these; `dfcl audit {scenario}` gives the "
+            f"intervals and the fix to try.\n\n")
 
 
 def render(results_dir: Path, output: Path) -> str:
@@ -104,7 +126,7 @@ def render(results_dir: Path, output: Path) -> str:
         tasks = part["tasks"].iloc[0]
         text.append(f"## {scenario} (version {part['version'].iloc[0]}, {len(tasks)} tasks)\n\n"
                     f"Task order: {' → '.join(tasks)}. Data fingerprint `{part['fingerprint'].iloc[0][:23]}…`.\n\n"
-                    f"{_table(part, results_dir, output)}\n\n{CONVENTIONS}\n")
+                    f"{_table(part, results_dir, output)}\n\n{_audit_note(part, scenario)}{CONVENTIONS}\n")
     return "\n".join(text)
 
 
