@@ -9,6 +9,15 @@ from benchmark.errors import ConfigError
 from . import register
 
 
+class EvalViewEWCPlugin(EWCPlugin):
+    """``EWCPlugin`` whose Fisher pass reads the task's evaluation view (centre crop, no flip): Avalanche
+    passes the experience dataset in whatever view it is, which in training is the augmented one."""
+
+    def compute_importances(self, model, criterion, optimizer, dataset, device, batch_size, num_workers=0):
+        return super().compute_importances(model, criterion, optimizer, dataset.eval(), device, batch_size,
+                                           num_workers)
+
+
 @register("ewc")
 def ewc(model, setup, *, ewc_lambda: float = 1e4):
     """Elastic Weight Consolidation: a quadratic penalty keeps each weight near its value after every past
@@ -21,4 +30,4 @@ def ewc(model, setup, *, ewc_lambda: float = 1e4):
     """
     if float(ewc_lambda) < 0:
         raise ConfigError(f"ewc: ewc_lambda must be ≥ 0, got {ewc_lambda}")
-    return Naive(**setup.template_kwargs(model, plugins=[EWCPlugin(float(ewc_lambda), mode="separate")]))
+    return Naive(**setup.template_kwargs(model, plugins=[EvalViewEWCPlugin(float(ewc_lambda), mode="separate")]))
