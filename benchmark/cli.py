@@ -136,6 +136,15 @@ def _audit_flags(scenario) -> list[dict] | None:
     return file_level_flags(scenario)
 
 
+def _short(value: Any) -> str:
+    """A flag's value for one line: floats to three significant digits, also inside lists."""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_short, value)) + "]"
+    return str(value)
+
+
 def _check_layout(args: argparse.Namespace, params: dict[str, Any]) -> int:
     """``--check``: what a folder scenario's layout holds and lacks, per task, split and class, before any
     training; exit status 2 when something is missing. Nothing is decoded, and a task with missing data is
@@ -170,7 +179,7 @@ def _check_layout(args: argparse.Namespace, params: dict[str, Any]) -> int:
     else:
         print(f"audit file-level flags: {len(flags) or 'none'}")
         for flag in flags:
-            print("  " + ", ".join(f"{key}={value}" for key, value in flag.items()))
+            print("  " + ", ".join(f"{key}={_short(value)}" for key, value in flag.items() if value is not None))
     print("layout complete")
     return 0
 

@@ -1,6 +1,8 @@
 """`dfcl scenario NAME --check`: what a layout holds and lacks, per task, split and class, before training."""
 
 import re
+import sys
+import types
 
 import pytest
 import yaml
@@ -83,3 +85,18 @@ def test_check_on_a_partial_faceforensics_layout_names_the_missing_methods(tmp_p
 def test_check_of_a_generated_scenario_has_nothing_to_check(capsys):
     status, out, _ = check(capsys, "synthetic")
     assert status == 0 and "nothing to check" in out
+
+
+def test_check_prints_the_audits_file_level_flags_of_a_complete_layout(tmp_path, capsys, monkeypatch):
+    for cls in ("0_real", "1_fake"):
+        write_images(tmp_path / "data" / "famA" / cls, 5)
+    path = tmp_path / "one.yaml"
+    path.write_text(yaml.safe_dump({"name": "one", "version": "1", "source": "folder", "tasks": ["famA"],
+                                    "params": {"dataset": "data"}}))
+    audit = types.ModuleType("benchmark.audit")
+    audit.file_level_flags = lambda scenario: [{"task": scenario.task_names[0], "cue": "format", "auc": 0.98765,
+                                                "interval": [0.9512, 1.0], "category": None}]
+    monkeypatch.setitem(sys.modules, "benchmark.audit", audit)
+    status, out, _ = check(capsys, path, "--data-root", tmp_path)
+    assert status == 0
+    assert "audit file-level flags: 1\n  task=famA, cue=format, auc=0.988, interval=[0.951, 1]\n" in out
