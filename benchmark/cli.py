@@ -126,12 +126,72 @@ def command_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_flags(scenario) -> list[dict] | None:
+    """The shortcut audit's file-level flags (format, size, metadata differences between classes), or None
+    where this installation has no ``benchmark.audit``."""
+    try:
+        from .audit import file_level_flags
+    except ImportError:  # the audit is its own module; a checkout without it still checks layouts
+        return None
+    return file_level_flags(scenario)
+
+
+def _short(value: Any) -> str:
+    """A flag's value for one line: floats to three significant digits, also inside lists."""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_short, value)) + "]"
+    return str(value)
+
+
+def _check_layout(args: argparse.Namespace, params: dict[str, Any]) -> int:
+    """``--check``: what a folder scenario's layout holds and lacks, per task, split and class, before any
+    training; exit status 2 when something is missing. Nothing is decoded, and a task with missing data is
+    not built."""
+    import scenarios
+    from scenarios.folder import LABEL_NAMES
+
+    found = scenarios.inventory(args.name, params=params, data_root=args.data_root)
+    if found is None:
+        print(f"{args.name}: its source reads nothing from disk; nothing to check")
+        return 0
+    base, report = found
+    print(f"{args.name}: {len(report)} task(s) under {base} (file listing only; no image is decoded)")
+    for index, task in enumerate(report, start=1):
+        print(f"  {index:>2}. {task.name:<18} {'complete' if task.complete else 'INCOMPLETE'}  {task.folder}")
+        print(f"      {task.how}")
+        for split, by_label in task.counts.items():
+            cells = "  ".join(f"{LABEL_NAMES[label]} {n:>6}{' (MISSING)' if not n else ''}"
+                              for label, n in by_label.items())
+            print(f"      {split:<6} {cells}")
+        for line in task.missing:
+            print(f"      missing: {line}")
+    incomplete = [task.name for task in report if not task.complete]
+    if incomplete:
+        print(f"layout incomplete: {len(incomplete)} of {len(report)} task(s) lack data ({', '.join(incomplete)}); "
+              f"the audit's file-level flags need the complete layout", file=sys.stderr)
+        return 2
+    scenario = scenarios.load(args.name, params={**params, "verify": False}, data_root=args.data_root)
+    flags = _audit_flags(scenario)
+    if flags is None:
+        print("audit: benchmark.audit is not installed here; no file-level flags")
+    else:
+        print(f"audit file-level flags: {len(flags) or 'none'}")
+        for flag in flags:
+            print("  " + ", ".join(f"{key}={_short(value)}" for key, value in flag.items() if value is not None))
+    print("layout complete")
+    return 0
+
+
 def command_scenario(args: argparse.Namespace) -> int:
     import scenarios
 
+    params = parse_assignments(args.scenario_param, "--scenario-param")
+    if args.check:
+        return _check_layout(args, params)
     started = time.perf_counter()
-    scenario = scenarios.load(args.name, params=parse_assignments(args.scenario_param, "--scenario-param"),
-                              data_root=args.data_root)
+    scenario = scenarios.load(args.name, params=params, data_root=args.data_root)
     print(f"{scenario.name} (version {scenario.version}, source {scenario.source}) ready in "
           f"{time.perf_counter() - started:.1f} s")
     print(f"fingerprint: {scenario.fingerprint}")
@@ -289,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     scenario.add_argument("name", help="scenario name or path to a scenario YAML")
     scenario.add_argument("--data-root", help="folder holding real datasets (default: $DFCL_DATA)")
     scenario.add_argument("--scenario-param", nargs="+", metavar="KEY=VALUE", help="override scenario params")
+    scenario.add_argument("--check", action="store_true",
+                          help="only list what the data layout holds and lacks per task, split and class (no "
+                               "decoding, no training) and the audit's file-level flags; exit 2 if incomplete")
     scenario.set_defaults(handler=command_scenario)
 
     shortcut = commands.add_parser(

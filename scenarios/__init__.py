@@ -2,6 +2,7 @@
 
 ``load("synthetic")`` reads ``scenarios/synthetic.yaml``; ``load("path/to/mine.yaml")`` reads any file of
 the same form. ``params`` given here override the file's ``params`` (e.g. smaller sizes for a quick test).
+``inventory`` lists what a folder scenario's layout holds and lacks, without building it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from benchmark.errors import ConfigError
 
 from .scenario import Scenario, Task
 
-__all__ = ["Scenario", "Task", "available", "load", "read_yaml", "SCENARIO_DIR"]
+__all__ = ["Scenario", "Task", "available", "inventory", "load", "read_yaml", "SCENARIO_DIR"]
 
 SCENARIO_DIR = Path(__file__).parent
 REQUIRED = ("name", "version", "source", "tasks")
@@ -69,6 +70,18 @@ def _validated(path: Path) -> dict[str, Any]:
         if not isinstance(data.get(key, {}), dict):
             raise ConfigError(f"{path}: field '{key}' must be a mapping")
     return data
+
+
+def inventory(name_or_path: str | os.PathLike, *, params: dict[str, Any] | None = None,
+              data_root: str | os.PathLike | None = None):
+    """For a folder scenario, the dataset root and per task what is on disk and what is missing
+    (``folder.inventory``); None for a source that reads nothing from disk."""
+    path = _path(name_or_path)
+    spec = _validated(path)
+    if spec["source"] != "folder":
+        return None
+    from .folder import inventory as folder_inventory
+    return folder_inventory(spec["tasks"], {**spec.get("params", {}), **(params or {})}, str(path), root=data_root)
 
 
 def load(name_or_path: str | os.PathLike, *, params: dict[str, Any] | None = None,
