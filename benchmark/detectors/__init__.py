@@ -49,9 +49,10 @@ def describe(name: str, params: dict[str, Any]) -> str:
 
 def weights_source(name: str, params: dict[str, Any] | None = None) -> str:
     """Where detector ``name``'s weights come from under ``params`` (defaults for the rest), e.g. "random
-    init" or the package that ships them; nothing is built or read."""
+    init" or the package that ships them; nothing is built or read. A factory registered on ``REGISTRY``
+    directly is taken to read only a ``weights`` file, as ``register``'s default."""
     resolved = REGISTRY.params(name, params)
-    return _WEIGHTS_SOURCES[name](resolved)
+    return _WEIGHTS_SOURCES.get(name, local_file_source)(resolved)
 
 
 for _module in pkgutil.iter_modules(__path__):
