@@ -166,6 +166,8 @@ def command_list(args: argparse.Namespace) -> int:
             for name in registry.available():
                 params = ", ".join(f"{k}={v!r}" for k, v in registry.defaults(name).items())
                 print(f"  {name:<20} {registry.summary(name)}" + (f"\n  {'':<20} params: {params}" if params else ""))
+                if registry is detectors.REGISTRY:
+                    print(f"  {'':<20} weights: {detectors.weights_source(name)}")
     if what in ("all", "families"):
         print("synthetic generator families:")
         for name, fn in FAMILIES.items():
