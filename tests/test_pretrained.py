@@ -88,7 +88,7 @@ def test_random_initialisation_is_asked_for_by_name_and_differs(photos):
     with torch.no_grad():
         assert not torch.allclose(random.features(photos), pretrained.features(photos))
     assert detectors.weights_source("efficientnet_lite0", {"pretrained": False}) == "random init (pretrained=false)"
-    with pytest.raises(ConfigError, match="pretrained must be true or false"):
+    with pytest.raises(ConfigError, match="parameter pretrained expects true or false"):
         detectors.create("efficientnet_lite0", pretrained="no")
     with pytest.raises(ConfigError, match="tiny test variant has no pretrained weights; pass pretrained=false"):
         detectors.create("efficientnet_lite0", tiny=True)

@@ -213,3 +213,14 @@ def test_a_collapsed_model_is_reported_in_the_result(three_task_scenario, tmp_pa
 def test_the_committed_results_sit_in_the_canonical_layout():
     root = Path(__file__).resolve().parents[1] / "results"
     assert results.find(root), "no committed results found"
+
+
+def test_a_weights_file_holding_a_bare_tensor_is_named(two_task_yaml, tmp_path, capsys):
+    import torch
+
+    torch.save(torch.zeros(3), tmp_path / "bare.pt")
+    status = main(["run", "--scenario", str(two_task_yaml), "--strategy", "naive", "--detector", "resnet18",
+                   "--detector-param", f"weights={tmp_path / 'bare.pt'}", "--results-dir", str(tmp_path / "res")])
+    assert status == 2
+    assert f"weights file {tmp_path / 'bare.pt'} holds a Tensor, not a state dict" in capsys.readouterr().err
+    assert not (tmp_path / "res" / "tiny").exists() or not list((tmp_path / "res").rglob("seed*.json"))
