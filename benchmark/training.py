@@ -208,8 +208,11 @@ class SeededTrainLoader(NoStateAcrossTasks, SupervisedPlugin):
 
     def before_training_exp(self, strategy, num_workers: int = 0, **kwargs):
         dataset = strategy.adapted_dataset
+        # A last batch of one image breaks BatchNorm in training (one value per channel): drop it, and only it.
+        lone_last = len(dataset) % strategy.train_mb_size == 1
         strategy.dataloader = DataLoader(dataset, batch_size=strategy.train_mb_size, shuffle=True,
                                          num_workers=num_workers, collate_fn=getattr(dataset, "collate_fn", None),
+                                         drop_last=lone_last,
                                          generator=self.setup.train_generator(strategy.clock.train_exp_counter))
 
 
