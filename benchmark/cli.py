@@ -16,7 +16,7 @@ from .errors import ConfigError, DfclError
 from .registry import first_paragraph
 
 RUN_CONFIG_KEYS = {"scenario", "strategies", "detector", "detector_params", "scenario_params", "seeds", "device",
-                   "threads", "train", "data_root", "results_dir", "tag", "save_scores"}
+                   "threads", "train", "data_root", "results_dir", "tag", "save_scores", "probe"}
 
 
 def parse_assignments(pairs: list[str] | None, flag: str) -> dict[str, Any]:
@@ -91,7 +91,7 @@ def command_run(args: argparse.Namespace) -> int:
                              **parse_assignments(args.detector_param, "--detector-param")},
             train=train, device=pick(args.device, "device", "auto"), threads=pick(args.threads, "threads"),
             data_root=data_root, results_dir=results_dir, tag=pick(args.tag, "tag"), force=args.force,
-            save_scores=not args.no_scores and config.get("save_scores", True))
+            save_scores=not args.no_scores and config.get("save_scores", True), probe=pick(args.probe, "probe", True))
         run(request, scenario=scenario)
     logging.getLogger("dfcl").info("all runs finished in %.0f s", time.perf_counter() - started)
     if args.leaderboard:
@@ -261,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tag", help="run variant name: results go to <strategy>+<tag>--<detector>")
     run.add_argument("--force", action="store_true", help="replace finished results instead of skipping them")
     run.add_argument("--no-scores", action="store_true", help="do not save raw per-sample scores beside results")
+    run.add_argument("--probe", action=argparse.BooleanOptionalAction, default=None,
+                     help="fit linear probes on the frozen features of every task after each task, to tell "
+                          "forgetting in the features from forgetting in the head (default on)")
     run.add_argument("--leaderboard", metavar="FILE", help="regenerate this leaderboard file after the runs")
     run.set_defaults(handler=command_run)
 

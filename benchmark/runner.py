@@ -25,7 +25,7 @@ import scenarios
 import strategies
 from scenarios import Scenario
 
-from . import detectors, feature_cache, metrics, provenance, results
+from . import detectors, feature_cache, metrics, probe, provenance, results
 from .errors import ConfigError, ResultError
 from .evaluation import evaluate_row
 from .stream import training_stream
@@ -53,6 +53,7 @@ class RunRequest:
     tag: str | None = None
     force: bool = False
     save_scores: bool = True
+    probe: bool = True  # linear probes on the frozen features after every task (benchmark/probe.py)
 
 
 @dataclass
@@ -146,9 +147,17 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
     setup = TrainSetup(config=train, device=device, label=label)
     strategy = strategies.create(request.strategy, model, setup, **config["strategy"]["params"])
     tests = [task.test for task in scenario.tasks]
+    probing = request.probe and probe.supported(strategy.model)
+    if request.probe and not probing:
+        log.info("%s: no probes, the %s model has no features()", label, request.strategy)
     evaluate = lambda desc: evaluate_row(strategy.model, tests, device, train.eval_batch_size,  # noqa: E731
-                                         train.num_workers, desc=f"{label} {desc}")
-    initial, initial_scores, labels = evaluate("initial")
+                                         train.num_workers, desc=f"{label} {desc}", features=probing)
+    probe_row = lambda test_features: probe.probe_row(  # noqa: E731
+        strategy.model, scenario.tasks, device, batch_size=train.eval_batch_size, seed=seed,
+        num_workers=train.num_workers, test_features=test_features)
+    initial, initial_scores, labels, test_features = evaluate("initial")
+    initial_probe = probe_row(test_features) if probing else None
+    probe_rows = []
     matrices: dict[str, list[list[float]]] = {name: [] for name in metrics.SCORE_METRICS}
     score_rows, train_seconds, eval_seconds = [], [], []
     for index, experience in enumerate(training_stream(scenario)):
@@ -156,8 +165,9 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
         strategy.train(experience, num_workers=train.num_workers, reset_optimizer_state=train.reset_optimizer)
         train_seconds.append(time.perf_counter() - tick)
         tick = time.perf_counter()
-        row, scores, _ = evaluate(f"after task {index + 1}")
+        row, scores, _, test_features = evaluate(f"after task {index + 1}")
         eval_seconds.append(time.perf_counter() - tick)
+        probe_rows += [probe_row(test_features)] if probing else []
         for name in metrics.SCORE_METRICS:
             matrices[name].append(row[name])
         score_rows.append(scores)
@@ -180,6 +190,7 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
         "test_sizes": [len(t) for t in tests],
         "timing": {"train_seconds": train_seconds, "eval_seconds": eval_seconds},
         "config": config,
+        **({"probe": probe.block(initial_probe, probe_rows, matrices)} if probing else {}),
         "provenance": {**provenance.collect(device), "config_hash": config_hash(config), "seed": seed,
                        "data_fingerprint": scenario.fingerprint, "started_at": started_at,
                        "wall_seconds": time.perf_counter() - start,
