@@ -226,10 +226,10 @@ def forgetting_location_figure(probe_summaries: pd.DataFrame, *, metric: str = "
         ax.set_xlim(low, high)
         ax.set_ylim(low, high)
         ax.set_aspect("equal")
-        ax.text(0.03, 0.97, "mostly in the head:\nre-fit the readout", transform=ax.transAxes, va="top", ha="left",
-                fontsize=7, color="0.3")
-        ax.text(0.97, 0.03, "mostly in the features:\nreplay or distil", transform=ax.transAxes, va="bottom",
-                ha="right", fontsize=7, color="0.3")
+        note = {"transform": ax.transAxes, "fontsize": 7, "color": "0.3",
+                "bbox": {"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.5}}
+        ax.text(0.03, 0.97, "mostly in the head:\nre-fit the readout", va="top", ha="left", **note)
+        ax.text(0.97, 0.03, "mostly in the features:\nreplay or distil", va="bottom", ha="right", **note)
         ax.set_xlabel(axis_label("repr_forgetting", metric))
         ax.set_ylabel(fill(axis_label("readout_forgetting", metric), 38))
         _legend_below(figure, "error bars: ± 1 s.d. over n seeds; dashed: equal shares", columns=2)

@@ -278,4 +278,10 @@ def test_cli_writes_the_probe_figures(probed, tmp_path):
     width_px = imread(tmp_path / "auc-forgetting-location.png").shape[1]
     assert width_px <= style.COLUMN_WIDTH * style.RC["savefig.dpi"] * 1.02
     width_px = imread(tmp_path / "auc-probe-matrix--naive--smallcnn.png").shape[1]
-    assert width_px <= style.FULL_WIDTH * style.RC["savefig.dpi"] * 1.02
+    assert width_px <= style.FULL_WIDTH * style.RC["savefig.dpi"] * 1.02  # three panels: a two-column figure
+    for folder in ("svg-a", "svg-b"):
+        assert main(["plot", "--scenario", "demo", "--results-dir", str(results_dir), "--output",
+                     str(tmp_path / folder), "--formats", "svg", "pdf", "--runs", "naive"]) == 0
+    stems = ["auc-probe-matrix--naive--smallcnn", "auc-forgetting-location"]
+    assert all((tmp_path / "svg-a" / f"{stem}.{fmt}").read_bytes() == (tmp_path / "svg-b" / f"{stem}.{fmt}").read_bytes()
+               for stem in stems for fmt in ("svg", "pdf"))  # byte-stable, as every figure
