@@ -17,7 +17,7 @@ from .errors import ConfigError, DfclError
 from .registry import first_paragraph
 
 RUN_CONFIG_KEYS = {"scenario", "strategies", "detector", "detector_params", "scenario_params", "seeds", "device",
-                   "threads", "train", "data_root", "results_dir", "tag", "save_scores"}
+                   "threads", "train", "data_root", "results_dir", "tag", "save_scores", "probe"}
 
 
 def _number_type(kind: type, test, description: str):
@@ -139,7 +139,8 @@ def command_run(args: argparse.Namespace) -> int:
             strategy_params=params, detector_params=detector_params, train=train,
             device=pick(args.device, "device", "auto"), threads=threads, data_root=data_root, results_dir=results_dir,
             tag=pick(args.tag, "tag"), force=args.force, keep_checkpoints=args.keep_checkpoints,
-            save_scores=not args.no_scores and config.get("save_scores", True))
+            save_scores=not args.no_scores and config.get("save_scores", True),
+            probe=pick(args.probe, "probe", True))
         run(request, scenario=scenario)
     logging.getLogger("dfcl").info("all runs finished in %.0f s", time.perf_counter() - started)
     if board:
@@ -400,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-scores", action="store_true", help="do not save raw per-sample scores beside results")
     run.add_argument("--keep-checkpoints", action="store_true",
                      help="keep each seed's per-task checkpoints (seed<N>.ckpt/) after its result is written")
+    run.add_argument("--probe", action=argparse.BooleanOptionalAction, default=None,
+                     help="fit linear probes on the frozen features of every task after each task, to tell "
+                          "forgetting in the features from forgetting in the head (default on)")
     run.add_argument("--leaderboard", metavar="FILE", help="regenerate this leaderboard file after the runs")
     run.set_defaults(handler=command_run)
 

@@ -75,7 +75,7 @@ class Registry:
             kind is float and isinstance(value, (int, float)) and not isinstance(value, bool))
         if kind in (bool, int, float) and not ok:
             expected = {bool: "true or false", int: "an integer", float: "a number"}[kind]
-            raise ConfigError(f"{self.kind} {name!r}: parameter {key} expects {expected} (default {default!r}), "
+            raise ConfigError(f"{self.kind} {name}: parameter {key} expects {expected} (default {default!r}), "
                               f"got {value!r}")
         return float(value) if kind is float else int(value) if kind is int else value
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import metrics
+from . import metrics, readout
 from .errors import ResultError
 
 SCHEMA_VERSION = 2  # 2 added the training losses ("training") and the run's warnings; 1 is read and upgraded
@@ -168,6 +168,8 @@ def validate(result: dict[str, Any], path: Path | str = "<result>") -> None:
                 stored is not None and value is not None and math.isclose(stored, value, abs_tol=1e-9))
             if not same:
                 _fail(path, f"summary.{name}.{key} = {stored} but the matrices give {value}")
+    if "probe" in result:  # optional: linear probes on the frozen features (benchmark/readout.py)
+        readout.check(result["probe"], result["matrices"], path)
     missing = [key for key in PROVENANCE_KEYS if key not in result["provenance"]]
     if missing:
         _fail(path, f"provenance lacks {missing}")

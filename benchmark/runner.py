@@ -26,7 +26,7 @@ import scenarios
 import strategies
 from scenarios import Scenario
 
-from . import audit, checkpoints, detectors, feature_cache, locks, provenance, results, rng
+from . import audit, checkpoints, detectors, feature_cache, locks, probe, provenance, results, rng
 from .errors import ConfigError, ResultError
 from .evaluation import evaluate_row
 from .progress import SeedProgress
@@ -56,6 +56,7 @@ class RunRequest:
     force: bool = False
     save_scores: bool = True
     keep_checkpoints: bool = False  # keep seed<N>.ckpt/ after the result is written
+    probe: bool = True  # linear probes on the frozen features after every task (benchmark/probe.py)
 
 
 @dataclass
@@ -92,6 +93,7 @@ def resolve_config(request: RunRequest, scenario: Scenario) -> tuple[dict[str, A
         "detector": {"name": request.detector,
                      "params": detectors.REGISTRY.params(request.detector, request.detector_params)},
         "train": asdict(train),
+        "evaluation": {"probe": bool(request.probe)},  # probed and unprobed seeds are not one run
     }
     return results.jsonable(config), train
 
@@ -152,8 +154,14 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
     strategy = strategies.create(request.strategy, model, setup, **config["strategy"]["params"])
     stream = list(training_stream(scenario))
     tests = [task.test for task in scenario.tasks]
+    probing = request.probe and probe.supported(strategy.model)
+    if request.probe and not probing:
+        log.info("%s: no probes, the %s model has no features()", label, request.strategy)
     evaluate = lambda desc: evaluate_row(strategy.model, tests, device, train.eval_batch_size,  # noqa: E731
-                                         train.num_workers, desc=f"{label} {desc}")
+                                         train.num_workers, desc=f"{label} {desc}", features=probing)
+    probe_row = lambda test_features: probe.probe_row(  # noqa: E731
+        strategy.model, scenario.tasks, device, batch_size=train.eval_batch_size, seed=seed,
+        num_workers=train.num_workers, test_features=test_features) if probing else None
     path = results.result_path(request.results_dir, scenario.name, config["strategy"]["label"], request.detector, seed)
     folder = checkpoints.directory(path)
     identity = {"config_hash": config_hash(config), "data_fingerprint": scenario.fingerprint, "seed": seed}
@@ -166,19 +174,20 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
         log.info("resuming %s seed %d from task %d/%d", run_name, seed, progress.completed + 1, len(stream))
     else:
         progress = SeedProgress(scenario.task_names)
-        progress.set_initial(*evaluate("initial"))
+        row, scores, labels, test_features = evaluate("initial")
+        progress.set_initial(row, scores, labels, probe=probe_row(test_features))
     for index in range(progress.completed, len(stream)):
         tick = time.perf_counter()
         strategy.train(stream[index], num_workers=train.num_workers, reset_optimizer_state=train.reset_optimizer)
         train_seconds = time.perf_counter() - tick
         tick = time.perf_counter()
-        row, scores, _ = evaluate(f"after task {index + 1}")
+        row, scores, _, test_features = evaluate(f"after task {index + 1}")
         progress.add_row(row, scores, train_seconds=train_seconds, eval_seconds=time.perf_counter() - tick,
-                         epoch_losses=setup.loss_monitor.epochs)
+                         epoch_losses=setup.loss_monitor.epochs, probe=probe_row(test_features))
         tick = time.perf_counter()
         checkpoints.save(folder, index + 1, {
-            **identity, "strategy": checkpoints.capture(strategy, optimizer=not train.reset_optimizer), "rng": rng.state(),
-            "progress": {**progress.state(), "elapsed": progress.elapsed + time.perf_counter() - start}})
+            **identity, "strategy": checkpoints.capture(strategy, optimizer=not train.reset_optimizer),
+            "rng": rng.state(), "progress": {**progress.state(), "elapsed": progress.elapsed + time.perf_counter() - start}})
         progress.checkpoint_seconds.append(time.perf_counter() - tick)
         seen = " ".join(f"{v:.3f}" for v in row["auc"][:index + 1])
         log.info("%s | task %d/%d %s | train %.1f s | AUC on tasks so far: %s", label, index + 1,

@@ -103,9 +103,6 @@ def efficientnet_lite0(*, pretrained: bool = True, tiny: bool = False) -> Backbo
     ``test_efficientnet`` (random weights, for registry-wide tests: ``tests/test_pretrained.py`` runs the
     real network).
     """
-    for name, value in (("pretrained", pretrained), ("tiny", tiny)):
-        if not isinstance(value, bool):
-            raise ConfigError(f"efficientnet_lite0 {name} must be true or false, got {value!r}")
     if tiny and pretrained:
         raise ConfigError("efficientnet_lite0: the tiny test variant has no pretrained weights; pass pretrained=false")
     body, dim = timm_test_model("test_efficientnet")() if tiny else feature_extractor(pretrained)
