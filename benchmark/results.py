@@ -39,6 +39,16 @@ def checked_dir(path: Path | str, flag: str, *, must_exist: bool = False) -> Pat
     return folder
 
 
+def checked_output(path: Path | str, flag: str) -> Path:
+    """An output file from the user, ``~`` expanded: not an existing folder, and its folder not a file."""
+    file = Path(os.path.expanduser(str(path)))
+    if file.is_dir():
+        raise ResultError(f"{flag} {path}: is a folder; name the file to write")
+    if file.parent.exists() and not file.parent.is_dir():
+        raise ResultError(f"{flag} {path}: {file.parent} is a file, not a folder")
+    return file
+
+
 def run_dir(results_dir: Path, scenario: str, strategy_label: str, detector: str, order: int = 0) -> Path:
     """A run's folder; a task order other than the scenario's own is its own scenario folder (``orders``)."""
     return Path(results_dir) / orders.folder(scenario, order) / f"{strategy_label}--{detector}"

@@ -27,7 +27,7 @@ import scenarios
 import strategies
 from scenarios import Scenario
 
-from . import checkpoints, detectors, feature_cache, locks, orders, provenance, results, rng
+from . import audit, checkpoints, detectors, feature_cache, locks, orders, provenance, results, rng
 from .errors import ConfigError, ResultError
 from .evaluation import evaluate_row
 from .progress import SeedProgress
@@ -181,7 +181,7 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
                          epoch_losses=setup.loss_monitor.epochs)
         tick = time.perf_counter()
         checkpoints.save(folder, index + 1, {
-            **identity, "strategy": checkpoints.capture(strategy), "rng": rng.state(),
+            **identity, "strategy": checkpoints.capture(strategy, optimizer=not train.reset_optimizer), "rng": rng.state(),
             "progress": {**progress.state(), "elapsed": progress.elapsed + time.perf_counter() - start}})
         progress.checkpoint_seconds.append(time.perf_counter() - tick)
         seen = " ".join(f"{v:.3f}" for v in row["auc"][:index + 1])
@@ -219,6 +219,19 @@ def cached_inputs(scenario: Scenario, detector: str, config: dict[str, Any], tra
                                           train.num_workers)
 
 
+def file_cue_flags(scenario: Scenario) -> list[dict[str, Any]]:
+    """The shortcut audit's cheap part (file format, size, compression, metadata), before any training: what it
+    flags is said now and recorded in every result, and the leaderboard marks those rows (``audit``)."""
+    if scenario.source != "folder":
+        return []
+    flags = audit.file_level_flags(scenario)
+    for flag in flags:
+        log.warning("shortcut audit: %s/%s %s separates real from fake with AUC %.2f (%s); fix to try: %s",
+                    flag["task"], flag["split"], flag["cue"], flag["auc"],
+                    "beyond chance" if flag["beyond_chance"] else "may be chance", flag["fix"])
+    return flags
+
+
 def run(request: RunRequest, scenario: Scenario | None = None) -> list[RunOutcome]:
     """Every seed of a request; finished seeds stay on disk whatever happens to later ones, and a seed that
     another process is running is left to it."""
@@ -234,6 +247,7 @@ def run(request: RunRequest, scenario: Scenario | None = None) -> list[RunOutcom
     scenario = orders.apply(scenario, request.order_seed)
     config, train = resolve_config(request, scenario, order)
     digest = config_hash(config)
+    flags = file_cue_flags(scenario)
     outcomes, inputs = [], None
     for seed in request.seeds:
         path = results.result_path(request.results_dir, scenario.name, config["strategy"]["label"],
@@ -253,6 +267,7 @@ def run(request: RunRequest, scenario: Scenario | None = None) -> list[RunOutcom
                 checkpoints.remove(checkpoints.directory(path))
             inputs = inputs or cached_inputs(scenario, request.detector, config, train, device)
             result, progress = run_seed(request, inputs, config, train, seed, device)
+            result["provenance"]["audit_flags"] = flags
             if request.save_scores:
                 _save_scores(path, progress)
             else:  # never leave another run's raw scores beside this result

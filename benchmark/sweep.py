@@ -224,10 +224,10 @@ def _orders(value: Any, tasks: int, where: str) -> list[int]:
 
 
 def _seeds(value: Any, where: str) -> list[int]:
-    value = [0] if value is None else [value] if isinstance(value, int) else value
-    if not isinstance(value, list) or not value or not all(isinstance(s, int) and not isinstance(s, bool)
+    value = [0] if value is None else value
+    if not isinstance(value, list) or not value or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
                                                            for s in value):
-        raise ConfigError(f"{where}: seeds must be a non-empty list of integers, got {value!r}")
+        raise ConfigError(f"{where}: seeds must be a non-empty list of integers ≥ 0 (e.g. [0, 1, 2]), got {value!r}")
     return value
 
 

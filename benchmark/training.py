@@ -183,14 +183,14 @@ class LossMonitor(NoStateAcrossTasks, SupervisedPlugin):
         self.epochs.append(float(losses.float().mean()) if len(losses) else math.nan)
 
     def _check(self, strategy, losses: torch.Tensor, first: int) -> None:
-        bad = (~torch.isfinite(losses)).nonzero()
-        if len(bad):
-            at = int(bad[0])
+        finite = torch.isfinite(losses.reshape(len(losses), -1)).all(dim=1)
+        if not bool(finite.all()):
+            at = int((~finite).nonzero()[0, 0])
             raise DivergenceError(
-                f"{self.label}: the training loss became {float(losses[at])} at task "
+                f"{self.label}: the training loss became {losses[at].reshape(-1)[0].item()} at task "
                 f"{strategy.clock.train_exp_counter + 1}, epoch {strategy.clock.train_exp_epochs + 1}, iteration "
                 f"{first + at + 1}: training diverged. Lower the learning rate (--lr), or train in full precision "
-                f"(--precision fp32). No result was written; the checkpoint of the last finished task is kept.")
+                f"(--precision fp32). No result was written; the checkpoints of the tasks already finished are kept.")
 
 
 class SeededTrainLoader(NoStateAcrossTasks, SupervisedPlugin):
@@ -208,8 +208,11 @@ class SeededTrainLoader(NoStateAcrossTasks, SupervisedPlugin):
 
     def before_training_exp(self, strategy, num_workers: int = 0, **kwargs):
         dataset = strategy.adapted_dataset
+        # A last batch of one image breaks BatchNorm in training (one value per channel): drop it, and only it.
+        lone_last = len(dataset) % strategy.train_mb_size == 1
         strategy.dataloader = DataLoader(dataset, batch_size=strategy.train_mb_size, shuffle=True,
                                          num_workers=num_workers, collate_fn=getattr(dataset, "collate_fn", None),
+                                         drop_last=lone_last,
                                          generator=self.setup.train_generator(strategy.clock.train_exp_counter))
 
 
