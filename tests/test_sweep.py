@@ -73,6 +73,23 @@ def test_a_bad_grid_is_rejected_naming_the_key(keys, message, two_task_yaml, tmp
     assert str(grid) in str(error.value)
 
 
+@pytest.mark.parametrize("argv,message", [
+    (["sweep", "missing.yaml"], "grid file missing.yaml not found"),
+    (["sweep", "{grid}", "--leaderboard", "{folder}"], "is a folder; name the file to write"),
+    (["sweep", "{grid}", "--retries", "-1"], "argument --retries: expected an integer ≥ 0"),
+    (["sweep", "{grid}", "--executor", "dask"], "argument --executor: invalid choice"),
+])
+def test_bad_sweep_arguments_exit_2_naming_the_flag(argv, message, two_task_yaml, tmp_path, capsys):
+    grid = small_grid(tmp_path, two_task_yaml)
+    argv = [a.format(grid=grid, folder=tmp_path) for a in argv]
+    try:
+        status = main([*argv, "--results-dir", str(tmp_path / "results")])
+    except SystemExit as exit_info:  # argparse
+        status = exit_info.code
+    assert status == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "results" / "tiny").exists()
+
+
 def test_a_bad_scenario_parameter_is_rejected_before_any_cell_starts(two_task_yaml, tmp_path, capsys):
     grid = small_grid(tmp_path, two_task_yaml, scenario_params={"n_trian": 10})
     assert main(["sweep", str(grid), "--results-dir", str(tmp_path / "results")]) == 2
@@ -200,19 +217,20 @@ def kill_after_first_checkpoint(cell: sweep.Cell, killed: list[int]) -> None:
 
 
 def test_a_ray_sweep_from_a_fresh_clone_with_a_killed_worker_equals_the_local_one(ray_address, local_run, tmp_path):
-    """The grid of the local executor through Ray, driven from a copy of the project elsewhere (the workers
-    must import that copy), while one cell's worker is killed after its first task: Ray retries the cell, it
-    resumes from its checkpoint, and every result file equals the local executor's."""
+    """The grid of the local executor through Ray, driven from a copy of the project elsewhere, joining the
+    running instance (whose workers would import this checkout: they must import the copy), while one cell's
+    worker is killed after its first task: Ray retries the cell, it resumes from its checkpoint, and every
+    result file equals the local executor's."""
     folder, grid, _ = local_run
     clone = fresh_clone(tmp_path / "clone")
     cells = sweep.read(grid, results_dir=tmp_path / "ray").cells
     killed = []
     killer = threading.Thread(target=kill_after_first_checkpoint, args=(cells[0], killed), daemon=True)
     killer.start()
-    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    environment = {**os.environ, "PYTHONPATH": str(clone)}  # run from elsewhere, the clone on the path
     done = subprocess.run([sys.executable, "-m", "benchmark.cli", "sweep", str(grid), "--executor", "ray",
                            "--ray-address", ray_address, "--results-dir", str(tmp_path / "ray"), "--no-leaderboard"],
-                          cwd=clone, env=environment, capture_output=True, text=True, timeout=600)
+                          cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600)
     killer.join(timeout=5)
     assert done.returncode == 0, done.stderr[-3000:]
     assert killed, "the worker was never killed"
