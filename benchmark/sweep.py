@@ -344,11 +344,10 @@ def run_cell(cell: Cell) -> CellOutcome:
     Path(cell.log).parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(cell.log)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    logger, previous = logging.getLogger("dfcl"), (logging.getLogger("dfcl").level,
-                                                    logging.getLogger("dfcl").propagate)
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+    previous = log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False  # the cell's lines go to its log; the sweep's console shows progress
     start = time.perf_counter()
     try:
         log.info("cell %s: attempt at %s on %s, pid %d, dfcl %s from %s", cell.name,
@@ -363,10 +362,10 @@ def run_cell(cell: Cell) -> CellOutcome:
         return CellOutcome(cell.name, "failed", time.perf_counter() - start, cell.log,
                            f"{type(error).__name__}: {error}")
     finally:
-        logger.removeHandler(handler)
+        log.removeHandler(handler)
         handler.close()
-        logger.setLevel(previous[0])
-        logger.propagate = previous[1]
+        log.setLevel(previous[0])
+        log.propagate = previous[1]
 
 
 # --- progress and summary ----------------------------------------------------------------------------
@@ -381,8 +380,10 @@ class Progress:
         self.bar = tqdm(total=len(grid.cells), desc=f"sweep {grid.name} ({executor})", unit="cell", disable=None)
         self.started = time.perf_counter()
 
-    def refresh(self, pending: list[Cell]) -> None:
-        running = sum(_size(cell.log) > self.submitted[cell.name] for cell in pending)
+    def refresh(self, pending: list[Cell], running: int | None = None) -> None:
+        """Show the counts; ``running`` where the executor knows it, else from the pending cells' logs."""
+        if running is None:
+            running = sum(_size(cell.log) > self.submitted[cell.name] for cell in pending)
         self.bar.set_postfix_str(f"done {self._count('done', 'skipped')} · running {running} · failed "
                                  f"{self._count('failed')}", refresh=True)
 
@@ -391,7 +392,10 @@ class Progress:
         self.bar.update(1)
         message = f"[{len(self.outcomes)}/{len(self.grid.cells)}] {outcome.status:<7} {outcome.name} " \
                   f"({outcome.seconds:.0f} s)" + (f": {outcome.error}" if outcome.error else "")
-        log.info(message) if self.bar.disable else self.bar.write(message)
+        if self.bar.disable:
+            log.info(message)
+        else:
+            self.bar.write(message)
 
     def _count(self, *statuses: str) -> int:
         return sum(outcome.status in statuses for outcome in self.outcomes)
@@ -423,8 +427,8 @@ def _size(path: str) -> int:
 
 def run_local(grid: Grid, progress: Progress) -> None:
     """One cell after another in this process (the scenario is built once for all of them)."""
-    for index, cell in enumerate(grid.cells):
-        progress.refresh(grid.cells[index:index + 1])
+    for cell in grid.cells:
+        progress.refresh([], running=1)
         progress.finished(run_cell(cell))
 
 
