@@ -17,7 +17,7 @@ from .errors import ConfigError, DfclError
 from .registry import first_paragraph
 
 RUN_CONFIG_KEYS = {"scenario", "strategies", "detector", "detector_params", "scenario_params", "seeds", "device",
-                   "threads", "train", "data_root", "results_dir", "tag", "save_scores", "probe"}
+                   "threads", "train", "data_root", "results_dir", "tag", "save_scores", "probe", "order_seed"}
 
 
 def _number_type(kind: type, test, description: str):
@@ -124,6 +124,10 @@ def command_run(args: argparse.Namespace) -> int:
     threads = pick(args.threads, "threads")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise ConfigError(f"--threads must be an integer ≥ 1, got {threads!r}")
+    order_seed = pick(args.order_seed, "order_seed", 0)
+    if isinstance(order_seed, bool) or not isinstance(order_seed, int) or order_seed < 0:
+        raise ConfigError(f"{args.config}: order_seed must be an integer ≥ 0 (0 = the scenario's own order), got "
+                          f"{order_seed!r}")
     results_dir = results.checked_dir(pick(args.results_dir, "results_dir", "results"), "--results-dir")
     board = results.checked_output(args.leaderboard, "--leaderboard") if args.leaderboard else None
     scenario_name = pick(args.scenario, "scenario", "synthetic")
@@ -140,7 +144,7 @@ def command_run(args: argparse.Namespace) -> int:
             device=pick(args.device, "device", "auto"), threads=threads, data_root=data_root, results_dir=results_dir,
             tag=pick(args.tag, "tag"), force=args.force, keep_checkpoints=args.keep_checkpoints,
             save_scores=not args.no_scores and config.get("save_scores", True),
-            probe=pick(args.probe, "probe", True))
+            probe=pick(args.probe, "probe", True), order_seed=order_seed)
         run(request, scenario=scenario)
     logging.getLogger("dfcl").info("all runs finished in %.0f s", time.perf_counter() - started)
     if board:
@@ -292,7 +296,8 @@ def command_leaderboard(args: argparse.Namespace) -> int:
 def _selection(args: argparse.Namespace, scenario: str):
     from .results import checked_dir
     from .selection import select
-    return select(checked_dir(args.results_dir, "--results-dir", must_exist=True), scenario, args.runs)
+    return select(checked_dir(args.results_dir, "--results-dir", must_exist=True), scenario, args.runs,
+                  order=args.order)
 
 
 def command_plot(args: argparse.Namespace) -> int:
@@ -319,21 +324,55 @@ def command_table(args: argparse.Namespace) -> int:
                                                                             must_exist=True)).get("scenario", [])))
     if not scenarios:
         raise DfclError(f"no result files under {args.results_dir}/: run `dfcl run …` first or pass --results-dir")
-    parts = []
+    parts, by_order = [], []
     for scenario in scenarios:
         selection = _selection(args, scenario)
         parts.append((tables.summary_frame(selection, metric=args.metric, resamples=args.resamples, seed=args.seed),
                       selection.tasks))
+        orders = tables.order_frame(selection, metric=args.metric)
+        if not orders.empty:
+            by_order.append((orders, selection))
     if args.format == "csv":
-        text = tables.csv(pd.concat([frame for frame, _ in parts], ignore_index=True))
+        text = tables.csv(pd.concat([frame for frame, _ in parts] + [frame for frame, _ in by_order],
+                                    ignore_index=True))
     else:
-        text = "\n".join(tables.RENDERERS[args.format](frame, tasks) for frame, tasks in parts)
+        text = "\n".join([tables.RENDERERS[args.format](frame, tasks) for frame, tasks in parts] +
+                         [tables.ORDER_RENDERERS[args.format](frame, selection) for frame, selection in by_order])
     if output:
         write_atomic(output, text)
         print(f"wrote {output}")
     else:
         print(text, end="")
     return 0
+
+
+def command_sweep(args: argparse.Namespace) -> int:
+    from . import leaderboard, results, sweep
+
+    grid = sweep.read(Path(args.grid).expanduser(), results_dir=args.results_dir, force=args.force,
+                      scenario_params=parse_assignments(args.scenario_param, "--scenario-param"),
+                      train=parse_assignments(args.train, "--train"))
+    results_dir = Path(grid.cells[0].results_dir)
+    board = results.checked_output(args.leaderboard or results_dir.parent / "leaderboard.md", "--leaderboard")
+    if args.dry_run:
+        sweep.prepare(grid)
+        for cell in grid.cells:
+            asks = ", ".join(f"{key}={value:g}" for key, value in cell.resources.items())
+            print(f"{cell.name:<60} {sweep.on_disk(cell):<24} {asks}")
+        print(f"{len(grid.cells)} cells in grid {grid.name}; logs in {Path(grid.cells[0].log).parent}/")
+        return 0
+    options = {"local": {},
+               "ray": {"address": args.ray_address, "num_cpus": args.ray_cpus},
+               "slurm": {"cluster": args.slurm_cluster, "parameters": sweep.slurm_parameters(
+                   grid, partition=args.partition, time_min=args.time, gpus=args.gpus)}}[args.executor]
+    if args.retries is not None:
+        grid.retries = args.retries
+    progress = sweep.sweep(grid, args.executor, **options)
+    print(progress.summary(), file=sys.stderr)
+    if not args.no_leaderboard:
+        leaderboard.write(results_dir, board)
+        print(f"regenerated {board}", file=sys.stderr)
+    return 1 if progress.failed else 0
 
 
 def command_compare(args: argparse.Namespace) -> int:
@@ -344,12 +383,12 @@ def command_compare(args: argparse.Namespace) -> int:
 
     results_dir, runs = checked_dir(args.results_dir, "--results-dir", must_exist=True), []
     for name in (args.a, args.b):
-        matched = select(results_dir, args.scenario, [name]).runs
+        matched = select(results_dir, args.scenario, [name], order=args.order).runs
         if len(matched) != 1:
             raise DfclError(f"'{name}' names {len(matched)} runs ({', '.join(matched)}); name each as "
                             f"<strategy>--<detector>")
         runs += matched
-    frame = compare.compare(select(results_dir, args.scenario, runs), *runs, metric=args.metric,
+    frame = compare.compare(select(results_dir, args.scenario, runs, order=args.order), *runs, metric=args.metric,
                             resamples=args.resamples, seed=args.seed, alpha=args.alpha)
     print(frame.to_csv(index=False) if args.format == "csv" else compare.render(frame), end="")
     return 0
@@ -363,6 +402,9 @@ def _add_selection_flags(parser: argparse.ArgumentParser, *, runs: bool = True, 
                             help=f"bootstrap resamples of the test sets (default {resamples}; 0 to skip)")
         parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     parser.add_argument("--metric", default="auc", choices=["auc", "acc"], help="score behind the summaries (default auc)")
+    parser.add_argument("--order", type=NON_NEGATIVE_INT, default=0, metavar="K",
+                        help="task order of the per-run results (default 0: the scenario's own); runs also trained "
+                             "in other orders get the order-sensitivity table / figures in any case")
     if runs:
         parser.add_argument("--runs", nargs="+", metavar="RUN",
                             help="runs to include, each <strategy>, <strategy>--<detector> or a pattern such as "
@@ -405,7 +447,43 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fit linear probes on the frozen features of every task after each task, to tell "
                           "forgetting in the features from forgetting in the head (default on)")
     run.add_argument("--leaderboard", metavar="FILE", help="regenerate this leaderboard file after the runs")
+    run.add_argument("--order-seed", type=NON_NEGATIVE_INT, metavar="K",
+                     help="train the tasks in order K: 0 (default) = the scenario's own, K ≥ 1 = its K-th seeded "
+                          "permutation; results go to <scenario>+order<K>/")
     run.set_defaults(handler=command_run)
+
+    grid = commands.add_parser(
+        "sweep", help="run a grid of runs (strategies × parameters × detectors × seeds × task orders)",
+        description="Expand a grid file into cells, one run of one seed in one task order each, and hand them to "
+                    "an executor: local (one after another here), ray (tasks on a local instance or the cluster at "
+                    "--ray-address; a killed worker is retried and resumes from its checkpoint) or slurm (job "
+                    "arrays through submitit). A finished cell is skipped and an interrupted one resumes, so the "
+                    "same command continues a sweep. Each cell logs to <results>/.sweep/<grid>/<cell>.log; the "
+                    "leaderboard is regenerated at the end. The grid's keys: README, 'Sweeps'; an example: "
+                    "configs/sweep-orders.yaml.")
+    grid.add_argument("grid", help="the grid YAML file")
+    grid.add_argument("--executor", default="local", choices=["local", "ray", "slurm"], help="default local")
+    grid.add_argument("--results-dir", help="where result files go (default: the grid's results_dir, else results)")
+    grid.add_argument("--dry-run", action="store_true", help="validate the grid and list its cells; run nothing")
+    grid.add_argument("--scenario-param", nargs="+", metavar="KEY=VALUE",
+                      help="override the grid's scenario params, e.g. n_train=200 (a small trial)")
+    grid.add_argument("--train", nargs="+", metavar="KEY=VALUE", help="override the grid's training settings")
+    grid.add_argument("--force", action="store_true", help="rerun finished cells instead of skipping them")
+    grid.add_argument("--retries", type=NON_NEGATIVE_INT, help="times a cell whose worker died is run again (default: the "
+                                                  "grid's retries, else 2)")
+    grid.add_argument("--leaderboard", metavar="FILE", help="leaderboard to regenerate (default: leaderboard.md "
+                                                            "beside the results folder)")
+    grid.add_argument("--no-leaderboard", action="store_true", help="do not regenerate the leaderboard")
+    grid.add_argument("--ray-address", help="join this Ray cluster (e.g. ray://head:10001 or auto); default: start "
+                                            "a local instance for the sweep")
+    grid.add_argument("--ray-cpus", type=POSITIVE_INT, help="CPUs of the local Ray instance (default: all)")
+    grid.add_argument("--slurm-cluster", default="slurm", choices=["slurm", "local"],
+                      help="submitit cluster: slurm (default), or local processes to try a grid without Slurm")
+    grid.add_argument("--partition", help="Slurm partition (over the grid's slurm.slurm_partition)")
+    grid.add_argument("--time", type=POSITIVE_INT, metavar="MINUTES", help="time limit per job (over slurm.timeout_min; "
+                                                                  "a job that reaches it is requeued and resumes)")
+    grid.add_argument("--gpus", type=NON_NEGATIVE_INT, help="GPUs per job (over each detector's resources.num_gpus)")
+    grid.set_defaults(handler=command_sweep)
 
     listing = commands.add_parser("list", help="list scenarios, strategies, detectors and synthetic families")
     listing.add_argument("what", nargs="?", default="all", choices=["all", "scenarios", "strategies", "detectors", "families"])

@@ -6,10 +6,15 @@ Rows of one table must share their data (fingerprint), and the seeds of one row 
 otherwise their numbers are not comparable and generation stops, naming the files. A row whose results
 record shortcut cues the audit flagged in their data (``provenance.audit_flags``, see ``audit.py``) is
 marked, and the cues are listed under its table.
+
+The ranked table holds the scenario's own task order (order 0). Rows also trained in other orders
+(``orders.py``) get a second table, *task-order sensitivity*: the spread over orders beside the spread over
+seeds, each row's rank under every order, and whether the ranking changes across orders.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -64,6 +69,7 @@ def collect(results_dir: Path) -> pd.DataFrame:
         result = results.load(path)
         row = {"path": path, "scenario": result["scenario"]["name"], "version": result["scenario"]["version"],
                "tasks": tuple(result["scenario"]["tasks"]), "fingerprint": result["scenario"]["fingerprint"],
+               "order": results.order_of(result),
                "strategy": result["strategy"].get("label", result["strategy"]["name"]),
                "detector": result["detector"]["name"],
                "detector_label": result["detector"].get("label", result["detector"]["name"]),
@@ -140,19 +146,108 @@ def _audit_note(frame: pd.DataFrame, scenario: str) -> str:
             f"intervals and the fix to try.\n\n")
 
 
+ORDER_COLUMNS = (("Avg AUC ↑", "auc", "average"), ("Forgetting (AUC) ↓", "auc", "forgetting"))
+ORDER_CONVENTIONS = (
+    "Order 0 is the scenario's own task order (the table above); order k ≥ 1 is its k-th seeded permutation "
+    "(`benchmark/orders.py`); the data is the same in every order. Per row: mean = mean over orders of each "
+    "order's mean over seeds; ± seeds = pooled sample s.d. over seeds within an order (√ of the mean of the "
+    "orders' variances, n−1); ± orders = sample s.d. (n−1) of the orders' means. Avg and forgetting are "
+    "computed over each order's own training sequence, so they depend on the order by nature. Rank per order: "
+    "rank of the row's mean Avg AUC among the rows of this table trained in that order."
+)
+
+
+def order_spread(rows: pd.DataFrame, key: str, value: str) -> pd.DataFrame:
+    """Per ``key`` (a run): its orders, seeds per order, the mean over orders of each order's mean over
+    seeds, the pooled s.d. over seeds within orders, the s.d. over orders of the orders' means, and each
+    order's mean (``rows``: one line per result, with ``key``, ``order`` and ``value`` columns)."""
+    per_order = rows.groupby([key, "order"], sort=False)[value].agg(["mean", "var", "count"])
+    spread = []
+    for name, part in per_order.groupby(level=0, sort=False):
+        part = part.sort_index(level=1)
+        means, variances = part["mean"], part["var"].dropna()
+        spread.append({key: name, "orders": tuple(part.index.get_level_values(1)), "seeds": tuple(part["count"]),
+                       "mean": means.mean(), "sd_seeds": math.sqrt(variances.mean()) if len(variances) else math.nan,
+                       "sd_orders": means.std(ddof=1) if len(means) > 1 else math.nan,
+                       "order_means": dict(zip(part.index.get_level_values(1), means))})
+    return pd.DataFrame(spread)
+
+
+def order_rankings(spread: pd.DataFrame, key: str, higher_is_better: bool = True) -> dict[int, list]:
+    """Order → the ``key`` values trained in it, best mean first (``order_spread``'s output)."""
+    orders = sorted({order for means in spread["order_means"] for order in means})
+    sign = -1 if higher_is_better else 1
+    return {order: [name for _, name in sorted((sign * means[order], name) for name, means in
+                                               zip(spread[key], spread["order_means"]) if order in means)]
+            for order in orders}
+
+
+def ranking_sentence(rankings: dict[int, list]) -> str:
+    """Whether the ranking of the runs common to every order is the same in each, and each order's."""
+    common = set.intersection(*(set(names) for names in rankings.values()))
+    shared = {order: [name for name in names if name in common] for order, names in rankings.items()}
+    verdict = ("is the same in every order" if len({tuple(names) for names in shared.values()}) == 1
+               else "changes across orders")
+    listed = "; ".join(f"order {order}: {' > '.join(map(str, names))}" for order, names in rankings.items())
+    return f"Ranking by mean Avg AUC {verdict} ({listed})."
+
+
+def _spread_cells(spread: pd.Series) -> list[str]:
+    return [_number(spread["mean"]), _number(spread["sd_seeds"]), _number(spread["sd_orders"])]
+
+
+def _number(value: float) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.3f}"
+
+
+def _order_section(frame: pd.DataFrame) -> str:
+    """The task-order sensitivity table of one scenario's rows trained in some order other than 0."""
+    frame = frame.assign(row=frame["strategy"] + "--" + frame["detector"])
+    varied = frame[frame["row"].isin(set(frame.loc[frame["order"] != 0, "row"]))]
+    lines = []
+    for order, part in varied.groupby("order"):
+        require_consistent(part, "tasks", f"the task lists of order {order}")
+        for row, group in part.groupby("row"):
+            require_consistent(group, "config_hash", f"the seeds of {row} in order {order} were run with "
+                                                     f"configurations that")
+        lines.append(f"- order {order}{' (own)' if order == 0 else ''}: {' → '.join(part['tasks'].iloc[0])}")
+    spreads = {f"{metric}.{key}": order_spread(varied, "row", f"{metric}.{key}").set_index("row")
+               for _, metric, key in ORDER_COLUMNS}
+    average = spreads["auc.average"]
+    rankings = order_rankings(average.reset_index(), "row")
+    ranks = {order: {name: rank for rank, name in enumerate(names, start=1)} for order, names in rankings.items()}
+    header = " | ".join(f"{title} | ± seeds | ± orders" for title, *_ in ORDER_COLUMNS)
+    table = [f"| Strategy | Detector | Orders | Seeds per order | {header} | Rank per order ({', '.join(map(str, ranks))}) |",
+             "|---|---|---|---|" + "---:|" * (3 * len(ORDER_COLUMNS)) + "---|"]
+    for row in average.sort_values("mean", ascending=False).index:
+        first = varied[varied["row"] == row].iloc[0]
+        cells = [cell for column in spreads.values() for cell in _spread_cells(column.loc[row])]
+        table.append(f"| {first['strategy']} | {first['detector_label']} | "
+                     f"{', '.join(map(str, average.loc[row, 'orders']))} | "
+                     f"{', '.join(map(str, average.loc[row, 'seeds']))} | " + " | ".join(cells) + " | " +
+                     " / ".join(str(ranks[order].get(row, "–")) for order in ranks) + " |")
+    return ("### Task-order sensitivity\n\n" + "\n".join(lines) + "\n\n" + "\n".join(table) + "\n\n" +
+            ranking_sentence(rankings) + " " + ORDER_CONVENTIONS + "\n")
+
+
 def render(results_dir: Path, output: Path) -> str:
     """The leaderboard's Markdown text."""
     frame = collect(results_dir)
     text = [HEADER.format(results=os.path.relpath(results_dir, output.parent))]
     if frame.empty:
         return text[0] + "\nNo results yet: run `make run` or `dfcl run …`.\n"
-    for scenario, part in frame.groupby("scenario"):
-        require_consistent(part, "fingerprint", f"the data fingerprints of the '{scenario}' results")
-        tasks = part["tasks"].iloc[0]
-        text.append(f"## {scenario} (version {part['version'].iloc[0]}, {len(tasks)} tasks)\n\n"
-                    f"Task order: {' → '.join(tasks)}. Data fingerprint `{part['fingerprint'].iloc[0][:23]}…`.\n\n"
-                    f"{_table(part, results_dir, output)}\n\n{_audit_note(part, scenario)}{CONVENTIONS}"
-                    f"{PROBE_CONVENTIONS * has_probes(part)}\n")
+    for scenario, everything in frame.groupby("scenario"):
+        require_consistent(everything, "fingerprint", f"the data fingerprints of the '{scenario}' results")
+        part = everything[everything["order"] == 0]
+        section = f"## {scenario} (version {everything['version'].iloc[0]}, {len(everything['tasks'].iloc[0])} tasks)\n\n"
+        if not part.empty:
+            section += (f"Task order: {' → '.join(part['tasks'].iloc[0])}. Data fingerprint "
+                        f"`{part['fingerprint'].iloc[0][:23]}…`.\n\n"
+                        f"{_table(part, results_dir, output)}\n\n{_audit_note(part, scenario)}{CONVENTIONS}"
+                        f"{PROBE_CONVENTIONS * has_probes(part)}\n")
+        if (everything["order"] != 0).any():
+            section += ("\n" if not part.empty else "") + _order_section(everything)
+        text.append(section)
     return "\n".join(text)
 
 

@@ -2,6 +2,9 @@
 training sequence, the stability–plasticity scatter and grouped bars of the summaries; for runs with
 linear probes (readout.py), R beside P and their gap, and where each run forgets (features or head).
 
+When runs were also trained in other task orders (``orders.py``), two more: average and forgetting per
+order, and each run's final score per task (by name) under each order.
+
 Each ``*_figure`` function returns a matplotlib Figure built from arrays or frames; ``figures`` makes
 every figure of a selection (so tests can check what is drawn) and ``write_all`` saves them as PDF, PNG
 and SVG.
@@ -62,8 +65,15 @@ def _heatmap(ax: plt.Axes, matrix: np.ndarray, tasks: list[str], *, vmin: float,
     _readable_annotations(ax, matrix)
     for j in range(t):
         ax.add_patch(Rectangle((j, j), 1, 1, fill=False, edgecolor="black", linewidth=1.4, clip_on=False))
-    ax.set_xlabel("Tested on task j")
-    ax.set_ylabel("After training task i" if labels else "")
+    _label_heatmap(ax, "Tested on task j", "After training task i" if labels else "")
+
+
+def _label_heatmap(ax: plt.Axes, xlabel: str, ylabel: str, title: str | None = None) -> None:
+    """Axis titles, slanted task names below, upright ones on the left, no tick marks."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
     ax.tick_params(axis="x", labelrotation=35)
     plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
     ax.tick_params(axis="y", labelrotation=0)
@@ -247,6 +257,60 @@ def probe_summaries(selection: Selection, metric: str = "auc") -> pd.DataFrame:
                         ).astype({"repr_forgetting": float, "readout_forgetting": float})
 
 
+ORDER_PANELS = ("average", "forgetting")
+
+
+def orders_figure(order_summaries: pd.DataFrame, *, metric: str = "auc") -> plt.Figure:
+    """Average and forgetting under each task order, one line per run: the mean over seeds with ± 1 s.d.
+    error bars and every seed as a dot. Lines only join a run's points, so a crossing is a change of rank;
+    the orders themselves have no order (0 is the scenario's own)."""
+    runs = list(dict.fromkeys(order_summaries["label"]))
+    orders = sorted(set(order_summaries["order"]))
+    with style.paper():
+        figure, axes = plt.subplots(len(ORDER_PANELS), 1, figsize=(style.COLUMN_WIDTH, 4.4), sharex=True,
+                                    layout="constrained")
+        for ax, key in zip(axes, ORDER_PANELS):
+            for k, run_label in enumerate(runs):
+                rows = order_summaries[order_summaries["label"] == run_label]
+                grouped = rows.groupby("order")[key]
+                x = np.array(sorted(grouped.groups)) + (k - (len(runs) - 1) / 2) * 0.06
+                spread = grouped.std(ddof=1).fillna(0.0)
+                ax.errorbar(x, grouped.mean(), yerr=spread, color=style.colour(k), marker=style.marker(k),
+                            label=f"{run_label} (n = {int(grouped.size().max())} per order)" if ax is axes[0] else None)
+                for x_k, order in zip(x, sorted(grouped.groups)):
+                    ax.scatter(np.full(grouped.size()[order], x_k), rows.loc[rows["order"] == order, key], s=5,
+                               color="black", zorder=3, linewidths=0)
+            ax.set_ylabel(axis_label(key, metric))
+            ax.grid(axis="x", visible=False)
+        axes[-1].set_xticks(orders, [f"{order} (own)" if order == 0 else str(order) for order in orders])
+        axes[-1].set_xlabel("Task order")
+        _legend_below(figure, "error bars: ± 1 s.d. over n seeds; dots: one per seed", columns=2)
+    return figure
+
+
+def final_by_order_figure(orders: list[int], finals: np.ndarray, tasks: list[str], sequences: list[tuple[str, ...]],
+                          title: str, *, metric: str = "auc") -> plt.Figure:
+    """The final model's score on each task (columns, by name) under each order (rows), mean over seeds,
+    each cell also saying when that task was trained in that order (#1 = first); the task trained last, which
+    had no chance to be forgotten, is outlined."""
+    t = len(tasks)
+    trained_at = np.array([[sequence.index(task) + 1 for task in tasks] for sequence in sequences])
+    labels = np.array([[f"{value:.2f}\n#{position}" for value, position in zip(row, positions)]
+                       for row, positions in zip(finals, trained_at)])
+    with style.paper():
+        figure, ax = plt.subplots(figsize=(_width(t), 1.0 + 0.42 * len(orders)))
+        sns.heatmap(finals, ax=ax, annot=labels, fmt="", cmap=style.SEQUENTIAL, vmin=min(CHANCE, np.nanmin(finals)),
+                    vmax=1.0, xticklabels=tasks, linewidths=0.5, linecolor="white", annot_kws={"size": 6},
+                    yticklabels=[f"{order} (own)" if order == 0 else str(order) for order in orders],
+                    cbar_kws={"label": f"final {metric_name(metric)}", "shrink": 0.85})
+        _readable_annotations(ax, finals)
+        for row, positions in enumerate(trained_at):
+            ax.add_patch(Rectangle((int(np.argmax(positions)), row), 1, 1, fill=False, edgecolor="black",
+                                   linewidth=1.4, clip_on=False))
+        _label_heatmap(ax, "Tested on task (final model); #k: trained k-th in that order", "Task order", title)
+    return figure
+
+
 def seed_summaries(selection: Selection, metric: str = "auc") -> pd.DataFrame:
     """One row per (run, seed): the run's display label, the seed and its summaries."""
     frames = [selection.summaries(run, metric).reset_index().assign(run=run, label=selection.label(run))
@@ -286,6 +350,17 @@ def figures(selection: Selection, metric: str = "auc", *, seed_matrices: bool = 
     located = probe_summaries(selection, metric)
     if not located.empty:
         yield f"{metric}-forgetting-location", forgetting_location_figure(located, metric=metric)
+    by_order = selection.order_summaries(metric)
+    varied = by_order[by_order["run"].isin(set(by_order.loc[by_order["order"] != 0, "run"]))]
+    if varied.empty:
+        return
+    yield f"{metric}-orders", orders_figure(varied, metric=metric)
+    for run in dict.fromkeys(varied["run"]):
+        found, finals = selection.final_by_task(run, metric)
+        strategy, detector = selection.frame.loc[selection.frame["run"] == run, ["strategy", "detector_label"]].iloc[0]
+        yield (f"{metric}-final-by-order--{run}",
+               final_by_order_figure(found, finals, tasks, [selection.order_tasks(order) for order in found],
+                                     f"{strategy}, {detector}: final model per task order", metric=metric))
 
 
 def write_all(selection: Selection, output: Path, *, metric: str = "auc", formats=style.FORMATS,

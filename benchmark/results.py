@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import metrics, readout
+from . import metrics, orders, readout
 from .errors import ResultError
 
 SCHEMA_VERSION = 2  # 2 added the training losses ("training") and the run's warnings; 1 is read and upgraded
@@ -49,12 +49,19 @@ def checked_output(path: Path | str, flag: str) -> Path:
     return file
 
 
-def run_dir(results_dir: Path, scenario: str, strategy_label: str, detector: str) -> Path:
-    return Path(results_dir) / scenario / f"{strategy_label}--{detector}"
+def run_dir(results_dir: Path, scenario: str, strategy_label: str, detector: str, order: int = 0) -> Path:
+    """A run's folder; a task order other than the scenario's own is its own scenario folder (``orders``)."""
+    return Path(results_dir) / orders.folder(scenario, order) / f"{strategy_label}--{detector}"
 
 
-def result_path(results_dir: Path, scenario: str, strategy_label: str, detector: str, seed: int) -> Path:
-    return run_dir(results_dir, scenario, strategy_label, detector) / f"seed{seed}.json"
+def result_path(results_dir: Path, scenario: str, strategy_label: str, detector: str, seed: int,
+                order: int = 0) -> Path:
+    return run_dir(results_dir, scenario, strategy_label, detector, order) / f"seed{seed}.json"
+
+
+def order_of(result: dict[str, Any]) -> int:
+    """The task order a result was trained in (0 = the scenario's own, also for files older than orders)."""
+    return orders.index(result["scenario"])
 
 
 def scores_path(result: Path) -> Path:
@@ -130,6 +137,9 @@ def validate(result: dict[str, Any], path: Path | str = "<result>") -> None:
     for key in ("name", "version", "fingerprint"):
         if not result["scenario"].get(key):
             _fail(path, f"missing scenario.{key}")
+    malformed = orders.check_recorded(result["scenario"])
+    if malformed:
+        _fail(path, malformed)
     for part in ("strategy", "detector"):
         if not result[part].get("name") or not isinstance(result[part].get("params"), dict):
             _fail(path, f"{part} needs a name and a params object")
@@ -192,10 +202,11 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def _check_location(path: Path, result: dict[str, Any]) -> None:
-    """A result file must be ``<scenario>/<strategy label>--<detector>/seed<N>.json`` of its own content: a
-    copied or renamed file or folder would otherwise count as another seed or another method."""
-    expected = Path(result["scenario"]["name"]) / f"{result['strategy'].get('label', result['strategy']['name'])}--" \
-                                                  f"{result['detector']['name']}" / f"seed{result['seed']}.json"
+    """A result file must be ``<scenario>[+order<k>]/<strategy label>--<detector>/seed<N>.json`` of its own
+    content: a copied or renamed file or folder would otherwise count as another seed, method or order."""
+    expected = Path(orders.folder(result["scenario"]["name"], order_of(result))) / \
+        f"{result['strategy'].get('label', result['strategy']['name'])}--{result['detector']['name']}" / \
+        f"seed{result['seed']}.json"
     if path.parts[-3:] != expected.parts:
         _fail(path, f"its content is {expected}, but it lies at {Path(*path.parts[-3:])}: a copied or renamed "
                     f"result is not counted. Move it back, or delete the copy")

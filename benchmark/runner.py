@@ -3,7 +3,8 @@ after each (and before the first), and write one result file per seed.
 
 A finished seed whose configuration matches is skipped; an interrupted one resumes from its last task
 checkpoint (``checkpoints``); one from a different configuration is never replaced silently: ``force``
-replaces it, a ``tag`` keeps both. A seed another process is running is skipped (``locks``).
+replaces it, a ``tag`` keeps both. A seed another process is running is skipped (``locks``). ``order_seed``
+trains the tasks in another order (``orders``), recorded in the result and kept in its own folder.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import scenarios
 import strategies
 from scenarios import Scenario
 
-from . import audit, checkpoints, detectors, feature_cache, locks, probe, provenance, results, rng
+from . import audit, checkpoints, detectors, feature_cache, locks, orders, probe, provenance, results, rng
 from .errors import ConfigError, ResultError
 from .evaluation import evaluate_row
 from .progress import SeedProgress
@@ -57,6 +58,7 @@ class RunRequest:
     save_scores: bool = True
     keep_checkpoints: bool = False  # keep seed<N>.ckpt/ after the result is written
     probe: bool = True  # linear probes on the frozen features after every task (benchmark/probe.py)
+    order_seed: int = 0  # task order: 0 = the scenario's own, k ≥ 1 = its k-th seeded permutation (orders.py)
 
 
 @dataclass
@@ -82,12 +84,13 @@ def strategy_label(strategy: str, tag: str | None) -> str:
     return f"{strategy}+{tag}" if tag else strategy
 
 
-def resolve_config(request: RunRequest, scenario: Scenario) -> tuple[dict[str, Any], TrainConfig]:
-    """The complete configuration of a run (all but the seed), as saved in its result file."""
+def resolve_config(request: RunRequest, scenario: Scenario, order: dict[str, Any]) -> tuple[dict[str, Any], TrainConfig]:
+    """The complete configuration of a run (all but the seed), as saved in its result file; ``scenario`` is
+    in the run's task order, which ``order`` (``orders.record``) describes."""
     train = TrainConfig.from_dict({**scenario.train_defaults, **request.train})
     config = {
         "scenario": {"name": scenario.name, "version": scenario.version, "source": scenario.source,
-                     "tasks": scenario.task_names, "params": scenario.params},
+                     "tasks": scenario.task_names, "params": scenario.params, **order},
         "strategy": {"name": request.strategy, "label": strategy_label(request.strategy, request.tag),
                      "params": strategies.REGISTRY.params(request.strategy, request.strategy_params)},
         "detector": {"name": request.detector,
@@ -162,7 +165,8 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
     probe_row = lambda test_features: probe.probe_row(  # noqa: E731
         strategy.model, scenario.tasks, device, batch_size=train.eval_batch_size, seed=seed,
         num_workers=train.num_workers, test_features=test_features) if probing else None
-    path = results.result_path(request.results_dir, scenario.name, config["strategy"]["label"], request.detector, seed)
+    path = results.result_path(request.results_dir, scenario.name, config["strategy"]["label"], request.detector, seed,
+                               request.order_seed)
     folder = checkpoints.directory(path)
     identity = {"config_hash": config_hash(config), "data_fingerprint": scenario.fingerprint, "seed": seed}
     saved = checkpoints.latest(folder, identity)
@@ -195,7 +199,8 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
     result = {
         "schema_version": results.SCHEMA_VERSION,
         "scenario": {"name": scenario.name, "version": scenario.version, "tasks": scenario.task_names,
-                     "fingerprint": scenario.fingerprint, "notes": scenario.notes},
+                     "fingerprint": scenario.fingerprint, "notes": scenario.notes,
+                     **{key: config["scenario"][key] for key in ("order",) if key in config["scenario"]}},
         "strategy": {"name": request.strategy, "label": config["strategy"]["label"],
                      "params": config["strategy"]["params"]},
         "detector": {"name": request.detector, "label": detectors.describe(request.detector, config["detector"]["params"]),
@@ -247,13 +252,15 @@ def run(request: RunRequest, scenario: Scenario | None = None) -> list[RunOutcom
     request.results_dir = results.checked_dir(request.results_dir, "--results-dir")
     scenario = scenario or scenarios.load(request.scenario, params=request.scenario_params,
                                           data_root=request.data_root)
-    config, train = resolve_config(request, scenario)
+    order = orders.record(request.order_seed, scenario.task_names)
+    scenario = orders.apply(scenario, request.order_seed)
+    config, train = resolve_config(request, scenario, order)
     digest = config_hash(config)
     flags = file_cue_flags(scenario)
     outcomes, inputs = [], None
     for seed in request.seeds:
         path = results.result_path(request.results_dir, scenario.name, config["strategy"]["label"],
-                                   request.detector, seed)
+                                   request.detector, seed, request.order_seed)
         with locks.seed_lock(path) as held:
             if not held:
                 log.warning("%s: seed %d is being run by another process (lock %s): skipped here", path.parent.name,

@@ -1,6 +1,7 @@
 """Paper tables from result files: per run, each summary as mean ± sample s.d. over seeds with a 95 %
 confidence interval (uncertainty.py says how it is built, and the caption says which way each row's was),
-the best value per column marked; as Markdown, booktabs LaTeX or tidy CSV.
+the best value per column marked; as Markdown, booktabs LaTeX or tidy CSV. Runs also trained in other task
+orders get a second table (``order_frame``): the spread over orders beside the spread over seeds.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from . import readout, uncertainty
+from . import leaderboard, readout, uncertainty
 from .conventions import HIGHER_IS_BETTER, NAMES, PROBE_REPORTED, REPORTED, arrow, label, metric_name
 from .selection import Selection
 
@@ -159,3 +160,91 @@ def csv(frame: pd.DataFrame) -> str:
 
 
 RENDERERS = {"markdown": markdown, "latex": latex}
+
+
+# --- task-order sensitivity ---------------------------------------------------------------------------
+
+def order_frame(selection: Selection, *, metric: str = "auc") -> pd.DataFrame:
+    """One row per (run, summary) of every run also trained in a task order other than the scenario's own:
+    its orders, seeds per order, the mean over orders of each order's mean over seeds, the pooled s.d. over
+    seeds within orders (``sd_seeds``), the s.d. over orders (``sd_orders``), and per order its mean
+    (``mean_order<k>``) and rank among these runs (``rank_order<k>``). Empty when no run has another order."""
+    per_seed = selection.order_summaries(metric)
+    varied = per_seed[per_seed["run"].isin(set(per_seed.loc[per_seed["order"] != 0, "run"]))]
+    if varied.empty:
+        return pd.DataFrame()
+    rows = []
+    for key in REPORTED:
+        spread = leaderboard.order_spread(varied, "run", key)
+        ranks = {order: {run: rank for rank, run in enumerate(runs, start=1)}
+                 for order, runs in leaderboard.order_rankings(spread, "run", HIGHER_IS_BETTER[key]).items()}
+        for line in spread.to_dict("records"):
+            strategy, detector, shown = selection.by_order.loc[selection.by_order["run"] == line["run"],
+                                                               ["strategy", "detector", "label"]].iloc[0]
+            rows.append({"scenario": selection.scenario, "run": line["run"], "label": shown, "strategy": strategy,
+                         "detector": detector, "metric": metric, "summary": key,
+                         "orders": " ".join(map(str, line["orders"])), "seeds_per_order": " ".join(map(str, line["seeds"])),
+                         "mean": line["mean"], "sd_seeds": line["sd_seeds"], "sd_orders": line["sd_orders"],
+                         **{f"mean_order{order}": value for order, value in line["order_means"].items()},
+                         **{f"rank_order{order}": ranks[order].get(line["run"]) for order in ranks}})
+    return pd.DataFrame(rows)
+
+
+def _order_caption(frame: pd.DataFrame, selection: Selection) -> str:
+    metric = frame["metric"].iloc[0]
+    average = frame[frame["summary"] == "average"]
+    rankings = {order: list(average.dropna(subset=[f"rank_order{order}"]).sort_values(f"rank_order{order}")["label"])
+                for order in _frame_orders(frame)}
+    sequences = "; ".join(f"order {order}: {' → '.join(selection.order_tasks(order))}" for order in _frame_orders(frame))
+    return (f"Task-order sensitivity of {metric_name(metric)} summaries on {frame['scenario'].iloc[0]}: per method, "
+            f"the mean over task orders of each order's mean over seeds, then (pooled sample s.d. over seeds within "
+            f"an order / sample s.d. over orders of the orders' means). Order 0 is the scenario's own, order k ≥ 1 "
+            f"its k-th seeded permutation ({sequences}); the data is the same in every order, and summaries are "
+            f"computed over each order's own sequence. {leaderboard.ranking_sentence(rankings)}")
+
+
+def _frame_orders(frame: pd.DataFrame) -> list[int]:
+    return sorted(int(column.removeprefix("mean_order")) for column in frame.columns if column.startswith("mean_order"))
+
+
+def _order_rows(frame: pd.DataFrame):
+    """(label, orders, seeds per order, {summary: row}, ranks by average) per run, in selection order."""
+    for run, part in frame.groupby("run", sort=False):
+        by_summary = {row["summary"]: row for row in part.to_dict("records")}
+        average = by_summary["average"]
+        ranks = " / ".join("–" if pd.isna(average[f"rank_order{order}"]) else str(int(average[f"rank_order{order}"]))
+                           for order in _frame_orders(frame))
+        yield average["label"], average["orders"], average["seeds_per_order"], by_summary, ranks
+
+
+def order_markdown(frame: pd.DataFrame, selection: Selection) -> str:
+    metric = frame["metric"].iloc[0]
+    orders = ", ".join(map(str, _frame_orders(frame)))
+    lines = ["| Method | Orders | Seeds per order | " + " | ".join(label(k, metric) for k in REPORTED) +
+             f" | Rank by Avg per order ({orders}) |", "|---|---|---|" + "---|" * len(REPORTED) + "---|"]
+    for shown, orders_used, seeds, by_summary, ranks in _order_rows(frame):
+        cells = [f"{_number(by_summary[k]['mean'])} ({_number(by_summary[k]['sd_seeds'])} / "
+                 f"{_number(by_summary[k]['sd_orders'])})" for k in REPORTED]
+        lines.append(f"| {shown} | {orders_used} | {seeds} | " + " | ".join(cells) + f" | {ranks} |")
+    return (f"**{frame['scenario'].iloc[0]}, task orders**\n\n" + "\n".join(lines) +
+            f"\n\n{_order_caption(frame, selection)}\n")
+
+
+def order_latex(frame: pd.DataFrame, selection: Selection) -> str:
+    """A booktabs ``table``: mean over orders, then (± seeds / ± orders) in small type."""
+    metric, scenario = frame["metric"].iloc[0], frame["scenario"].iloc[0]
+    lines = [r"\begin{table}[t]", r"\centering", r"\small", r"\setlength{\tabcolsep}{3.5pt}",
+             rf"\caption{{{latex_text(_order_caption(frame, selection))}}}",
+             rf"\label{{tab:dfcl-{latex_text(scenario)}-{metric}-orders}}", r"\smallskip",
+             r"\begin{tabular}{lcc" + "c" * len(REPORTED) + "c}", r"\toprule",
+             "Method & Orders & Seeds & " + " & ".join(latex_text(f"{NAMES[k]} {arrow(k)}") for k in REPORTED) +
+             r" & Rank per order \\", r"\midrule"]
+    for shown, orders_used, seeds, by_summary, ranks in _order_rows(frame):
+        cells = [f"${_number(by_summary[k]['mean'])}$ {{\\scriptsize ({_number(by_summary[k]['sd_seeds'])} / "
+                 f"{_number(by_summary[k]['sd_orders'])})}}" for k in REPORTED]
+        lines.append(f"{latex_text(shown)} & {orders_used} & {seeds} & " + " & ".join(cells) + f" & {ranks} " + r"\\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+ORDER_RENDERERS = {"markdown": order_markdown, "latex": order_latex}
