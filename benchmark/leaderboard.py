@@ -6,6 +6,11 @@ Rows of one table must share their data (fingerprint), and the seeds of one row 
 otherwise their numbers are not comparable and generation stops, naming the files. A row whose results
 record shortcut cues the audit flagged in their data (``provenance.audit_flags``, see ``audit.py``) is
 marked, and the cues are listed under its table.
+
+Every file passes ``verify`` first: one it rejects (a number that its scores, matrices or config contradict,
+incomplete provenance) stops generation, naming file and field, so it is never ranked; one it cannot fully
+verify (no raw scores, not the published data) is ranked with ✗ in the *Verified* column. Beside it each row
+shows what a reader needs to compare fairly (``row_facts``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import results
+from . import results, row_facts, verify
 from .audit import BAND
 from .errors import ResultError
 
@@ -48,9 +53,11 @@ def _flag_text(flag: dict) -> str:
 
 def collect(results_dir: Path) -> pd.DataFrame:
     """One row per result file with the fields the leaderboard needs."""
+    reports = verify.check_all(results.find(results_dir))
+    verify.refuse_rejected(reports, f"results under {results_dir}")
     rows = []
-    for path in results.find(results_dir):
-        result = results.load(path)
+    for report in reports:
+        path, result = report.path, report.result
         row = {"path": path, "scenario": result["scenario"]["name"], "version": result["scenario"]["version"],
                "tasks": tuple(result["scenario"]["tasks"]), "fingerprint": result["scenario"]["fingerprint"],
                "strategy": result["strategy"].get("label", result["strategy"]["name"]),
@@ -60,7 +67,8 @@ def collect(results_dir: Path) -> pd.DataFrame:
                "config_hash": result["provenance"]["config_hash"],
                "device": result["provenance"]["device"].split(":")[0],
                "wall_seconds": result["provenance"]["wall_seconds"],
-               "audit_flags": tuple(_flag_text(flag) for flag in result["provenance"].get("audit_flags") or [])}
+               "audit_flags": tuple(_flag_text(flag) for flag in result["provenance"].get("audit_flags") or []),
+               **row_facts.of(result), "unverified": tuple(sorted({p.check for p in report.unverified}))}
         for _, metric, key in COLUMNS:
             row[f"{metric}.{key}"] = result["summary"][metric][key]
         rows.append(row)
@@ -86,8 +94,9 @@ def _cell(values: pd.Series) -> str:
 
 
 def _table(frame: pd.DataFrame, results_dir: Path, output: Path) -> str:
-    lines = ["| Rank | Strategy | Detector | Seeds | " + " | ".join(t for t, *_ in COLUMNS) + " | Time / run | Device |",
-             "|---:|---|---|---:|" + "---|" * len(COLUMNS) + "---:|---|"]
+    lines = ["| Rank | Strategy | Detector | Seeds | " + " | ".join(t for t, *_ in COLUMNS) + " | Time / run | Device | "
+             + " | ".join(row_facts.COLUMNS) + " |",
+             "|---:|---|---|---:|" + "---|" * len(COLUMNS) + "---:|---|" + "---|" * len(row_facts.COLUMNS)]
     rows = []
     for (strategy, detector), group in frame.groupby(["strategy", "detector"]):
         described = group["detector_label"].iloc[0]
@@ -98,7 +107,8 @@ def _table(frame: pd.DataFrame, results_dir: Path, output: Path) -> str:
         mark = f" {AUDIT_MARK}" if any(group["audit_flags"]) else ""
         rows.append((-group["auc.average"].mean(), strategy, detector,
                      f"[{strategy}]({link}/){mark} | {described} | {len(group)} ({seeds}) | " + " | ".join(cells) +
-                     f" | {group['wall_seconds'].mean():.0f} s | {', '.join(sorted(group['device'].unique()))} |"))
+                     f" | {group['wall_seconds'].mean():.0f} s | {', '.join(sorted(group['device'].unique()))} | "
+                     f"{row_facts.cells(group)} |"))
     for rank, (*_, text) in enumerate(sorted(rows), start=1):
         lines.append(f"| {rank} | {text}")
     return "\n".join(lines)
@@ -126,7 +136,8 @@ def render(results_dir: Path, output: Path) -> str:
         tasks = part["tasks"].iloc[0]
         text.append(f"## {scenario} (version {part['version'].iloc[0]}, {len(tasks)} tasks)\n\n"
                     f"Task order: {' → '.join(tasks)}. Data fingerprint `{part['fingerprint'].iloc[0][:23]}…`.\n\n"
-                    f"{_table(part, results_dir, output)}\n\n{_audit_note(part, scenario)}{CONVENTIONS}\n")
+                    f"{_table(part, results_dir, output)}\n\n{_audit_note(part, scenario)}{row_facts.note(part)}"
+                    f"{CONVENTIONS} {row_facts.EXPLAINED}\n")
     return "\n".join(text)
 
 

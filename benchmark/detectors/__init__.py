@@ -1,7 +1,8 @@
 """Detectors: ``nn.Module``s mapping images in [0, 1] to two logits (real, fake).
 
 ``create("smallcnn")`` builds one by name; every module in this package registers itself on import, so a
-new detector is one new file. See ``base.Detector`` for the contract.
+new detector is one new file; detectors of other installed packages are loaded after them (``plugins``). See
+``base.Detector`` for the contract.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ import importlib
 import pkgutil
 from typing import Any
 
+from .. import plugins
 from ..registry import Registry
 from ..results import jsonable
 from .base import Detector
 
-REGISTRY = Registry("detector")
+REGISTRY = Registry("detector", facts=("pretraining", "extra_data"))
 register = REGISTRY.register
 available = REGISTRY.available
 
@@ -36,3 +38,4 @@ def describe(name: str, params: dict[str, Any]) -> str:
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "base":
         importlib.import_module(f"{__name__}.{_module.name}")
+plugins.load(REGISTRY)
