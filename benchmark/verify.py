@@ -174,7 +174,7 @@ class _Checker:
             self.add(REJECTED, "config", "provenance.config_hash",
                      f"{recorded} but the config gives {results.config_hash(config)}: the config was edited "
                      f"after the run")
-        expected = {"scenario": ("name", "version", "tasks"), "strategy": ("name", "params"),
+        expected = {"scenario": ("name", "version", "tasks"), "strategy": ("name", "label", "params"),
                     "detector": ("name", "params")}
         for part, keys in expected.items():
             section = config.get(part) if isinstance(config, dict) else None
@@ -245,7 +245,8 @@ class _Checker:
             return
         if fingerprint == known.fingerprint:
             return
-        params = ((result["config"].get("scenario") or {}).get("params") or {}) if isinstance(result["config"], dict) else {}
+        config = result["config"] if isinstance(result["config"], dict) else {}
+        params = (config.get("scenario") or {}).get("params") or {}
         changed = [f"{key} {params.get(key)!r} vs {value!r}" for key, value in known.params.items()
                    if results.jsonable(params.get(key)) != value]
         why = (f"its scenario params differ from {known.path.name}'s ({', '.join(changed)})" if changed else
