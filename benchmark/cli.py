@@ -165,14 +165,21 @@ def command_list(args: argparse.Namespace) -> int:
         for name in scenarios.available():
             spec = scenarios.read_yaml(scenarios.SCENARIO_DIR / f"{name}.yaml")
             print(f"  {name:<20} {spec['source']:<9} {len(spec['tasks'])} tasks: {' → '.join(spec['tasks'])}")
+    from .registry import BUILT_IN
+
     for title, registry in (("strategies", strategies.REGISTRY), ("detectors", detectors.REGISTRY)):
         if what in ("all", title):
-            print(f"{title}:")
+            print(f"{title} (built in: {BUILT_IN}; a plugin's package and version in brackets):")
             for name in registry.available():
                 params = ", ".join(f"{k}={v!r}" for k, v in registry.defaults(name).items())
-                print(f"  {name:<20} {registry.summary(name)}" + (f"\n  {'':<20} params: {params}" if params else ""))
+                source = registry.source(name)
+                origin = "" if source == BUILT_IN else f"[{source}] "
+                print(f"  {name:<20} {origin}{registry.summary(name)}" +
+                      (f"\n  {'':<20} params: {params}" if params else ""))
                 if registry is detectors.REGISTRY:
                     print(f"  {'':<20} weights: {detectors.weights_source(name)}")
+            for name, message in sorted(registry.refusals().items()):
+                print(f"  {name:<20} NOT LOADED: {message}")
     if what in ("all", "families"):
         print("synthetic generator families:")
         for name, fn in FAMILIES.items():
@@ -290,6 +297,44 @@ def command_leaderboard(args: argparse.Namespace) -> int:
         return 1
     leaderboard.write(results_dir, output)
     print(f"wrote {output} from {results_dir}/")
+    return 0
+
+
+def command_validate(args: argparse.Namespace) -> int:
+    from . import validate
+
+    report = validate.validate(args.name, args.kind)
+    print(report.render(), end="")
+    return 0 if report.passed else 1
+
+
+def command_verify(args: argparse.Namespace) -> int:
+    from . import results, verify
+
+    paths = []
+    for given in args.results or ["results"]:
+        path = Path(given)
+        if path.is_dir():
+            paths += results.find(path)
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise DfclError(f"{given}: no such result file or folder")
+    if not paths:
+        raise DfclError(f"no result files under {', '.join(args.results or ['results'])}")
+    reports = verify.check_all(paths, verify.published_scenarios([Path(p) for p in args.scenario or []]))
+    print(verify.render(reports), end="")
+    return 0 if all(report.verified for report in reports) else 1
+
+
+def command_new_strategy(args: argparse.Namespace) -> int:
+    from . import scaffold
+
+    written = scaffold.new_strategy(args.name, base=args.base, package=Path(args.package) if args.package else None)
+    for path in written:
+        print(f"wrote {path}")
+    print(f"next: fill in the TODOs, then `dfcl validate {args.name}`"
+          + (f" (after `pip install -e {args.package}`)" if args.package else ""))
     return 0
 
 
@@ -518,6 +563,43 @@ def build_parser() -> argparse.ArgumentParser:
     shortcut.add_argument("--format", default="table", choices=["table", "json"])
     shortcut.add_argument("--strict", action="store_true", help="exit 1 when a cue is flagged (for CI)")
     shortcut.set_defaults(handler=command_audit)
+
+    check = commands.add_parser(
+        "validate", help="the submission contract for a strategy (or detector): a checklist, exit 1 on any ✗",
+        description="Run NAME on a tiny two-task scenario and check, one line each: it runs; two runs give "
+                    "identical matrices and weights; its state survives a checkpoint round trip; its "
+                    "hyper-parameters are keyword-only, JSON-able and recorded; it never reads a test split "
+                    "while training; its weights do not depend on the test data; with every detector (for a "
+                    "detector: every strategy) it trains or refuses with a clear message. Exit 1 on any ✗.")
+    check.add_argument("name", help="a strategy or detector name (dfcl list), built in or from a plugin package")
+    check.add_argument("--kind", choices=["strategy", "detector"], help="when NAME is both (default strategy)")
+    check.set_defaults(handler=command_validate)
+
+    audit_results = commands.add_parser(
+        "verify", help="check submitted result files without rerunning them; exit 1 unless all verify",
+        description="For each result file: its schema, its summaries recomputed from its matrices, every matrix "
+                    "cell recomputed from the raw scores saved beside it, its config hash recomputed from its "
+                    "config, its data fingerprint against the one its scenario's YAML publishes, and its "
+                    "provenance complete. Every problem is listed with its file and field.")
+    audit_results.add_argument("results", nargs="*", metavar="RESULTS",
+                               help="result files or folders of them (default results/)")
+    audit_results.add_argument("--scenario", nargs="+", metavar="YAML",
+                               help="scenario YAMLs (beyond the bundled ones) whose recorded fingerprints count as "
+                                    "published, for results on a scenario of your own")
+    audit_results.set_defaults(handler=command_verify)
+
+    scaffold = commands.add_parser(
+        "new-strategy", help="write a new strategy file, its test and a run config (or a plugin package)",
+        description="Write a strategy NAME built on an existing one (its hyper-parameters as keyword-only "
+                    "arguments with their defaults, plus a plugin to fill in, and a docstring with the citation "
+                    "to fill), a test that runs `dfcl validate NAME`, and a run config: into this checkout "
+                    "(strategies/, tests/, configs/), or with --package as a small installable package that "
+                    "declares its entry point.")
+    scaffold.add_argument("name", help="the new strategy's registered name, e.g. my-lwf")
+    scaffold.add_argument("--from", dest="base", default="naive", metavar="STRATEGY",
+                          help="the strategy it varies (default naive; any name of `dfcl list strategies`)")
+    scaffold.add_argument("--package", metavar="DIR", help="write an installable plugin package into DIR instead")
+    scaffold.set_defaults(handler=command_new_strategy)
 
     board = commands.add_parser("leaderboard", help="regenerate leaderboard.md from result files")
     board.add_argument("--results-dir", default="results", help="default results")

@@ -10,6 +10,11 @@ marked, and the cues are listed under its table.
 The ranked table holds the scenario's own task order (order 0). Rows also trained in other orders
 (``orders.py``) get a second table, *task-order sensitivity*: the spread over orders beside the spread over
 seeds, each row's rank under every order, and whether the ranking changes across orders.
+
+Every file passes ``verify`` first: one it rejects (a number that its scores, matrices or config contradict,
+incomplete provenance) stops generation, naming file and field, so it is never ranked; one it cannot fully
+verify (no raw scores, not the published data) is ranked with ✗ in the *Verified* column. Beside it each row
+shows what a reader needs to compare fairly (``row_facts``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import results
+from . import results, row_facts, verify
 from .audit import BAND
 from .errors import ResultError
 
@@ -53,6 +58,8 @@ AUDIT_MARK = "⚑"
 def _flag_text(flag: dict) -> str:
     chance = ", may be chance" if flag.get("beyond_chance") is False else ""
     return f"{flag['task']}/{flag['split']} {flag['cue']} (AUC {flag['auc']:.2f}{chance})"
+
+
 PROBE_CONVENTIONS = (
     " P[i][j] is the score on task j's test set of a linear probe fitted on task j's training set to the frozen "
     "features after training task i (Davari et al. 2022). Repr. forgetting = Forgetting of P: positive means the "
@@ -64,9 +71,11 @@ PROBE_CONVENTIONS = (
 
 def collect(results_dir: Path) -> pd.DataFrame:
     """One row per result file with the fields the leaderboard needs."""
+    reports = verify.check_all(results.find(results_dir))
+    verify.refuse_rejected(reports, f"results under {results_dir}")
     rows = []
-    for path in results.find(results_dir):
-        result = results.load(path)
+    for report in reports:
+        path, result = report.path, report.result
         row = {"path": path, "scenario": result["scenario"]["name"], "version": result["scenario"]["version"],
                "tasks": tuple(result["scenario"]["tasks"]), "fingerprint": result["scenario"]["fingerprint"],
                "order": results.order_of(result),
@@ -77,7 +86,8 @@ def collect(results_dir: Path) -> pd.DataFrame:
                "config_hash": result["provenance"]["config_hash"],
                "device": result["provenance"]["device"].split(":")[0],
                "wall_seconds": result["provenance"]["wall_seconds"],
-               "audit_flags": tuple(_flag_text(flag) for flag in result["provenance"].get("audit_flags") or [])}
+               "audit_flags": tuple(_flag_text(flag) for flag in result["provenance"].get("audit_flags") or []),
+               **row_facts.of(result), "unverified": tuple(sorted({p.check for p in report.unverified}))}
         for _, metric, key in COLUMNS:
             row[f"{metric}.{key}"] = result["summary"][metric][key]
         for _, metric, key in PROBE_COLUMNS:
@@ -117,8 +127,9 @@ def _columns(frame: pd.DataFrame) -> list[tuple[str, str]]:
 
 def _table(frame: pd.DataFrame, results_dir: Path, output: Path) -> str:
     columns = _columns(frame)
-    lines = ["| Rank | Strategy | Detector | Seeds | " + " | ".join(t for t, _ in columns) + " | Time / run | Device |",
-             "|---:|---|---|---:|" + "---|" * len(columns) + "---:|---|"]
+    lines = ["| Rank | Strategy | Detector | Seeds | " + " | ".join(t for t, _ in columns) + " | Time / run | Device | "
+             + " | ".join(row_facts.COLUMNS) + " |",
+             "|---:|---|---|---:|" + "---|" * len(columns) + "---:|---|" + "---|" * len(row_facts.COLUMNS)]
     rows = []
     for (strategy, detector), group in frame.groupby(["strategy", "detector"]):
         described = group["detector_label"].iloc[0]
@@ -129,7 +140,8 @@ def _table(frame: pd.DataFrame, results_dir: Path, output: Path) -> str:
         mark = f" {AUDIT_MARK}" if any(group["audit_flags"]) else ""
         rows.append((-group["auc.average"].mean(), strategy, detector,
                      f"[{strategy}]({link}/){mark} | {described} | {len(group)} ({seeds}) | " + " | ".join(cells) +
-                     f" | {group['wall_seconds'].mean():.0f} s | {', '.join(sorted(group['device'].unique()))} |"))
+                     f" | {group['wall_seconds'].mean():.0f} s | {', '.join(sorted(group['device'].unique()))} | "
+                     f"{row_facts.cells(group)} |"))
     for rank, (*_, text) in enumerate(sorted(rows), start=1):
         lines.append(f"| {rank} | {text}")
     return "\n".join(lines)
@@ -243,8 +255,8 @@ def render(results_dir: Path, output: Path) -> str:
         if not part.empty:
             section += (f"Task order: {' → '.join(part['tasks'].iloc[0])}. Data fingerprint "
                         f"`{part['fingerprint'].iloc[0][:23]}…`.\n\n"
-                        f"{_table(part, results_dir, output)}\n\n{_audit_note(part, scenario)}{CONVENTIONS}"
-                        f"{PROBE_CONVENTIONS * has_probes(part)}\n")
+                        f"{_table(part, results_dir, output)}\n\n{_audit_note(part, scenario)}{row_facts.note(part)}"
+                        f"{CONVENTIONS}{PROBE_CONVENTIONS * has_probes(part)} {row_facts.EXPLAINED}\n")
         if (everything["order"] != 0).any():
             section += ("\n" if not part.empty else "") + _order_section(everything)
         text.append(section)

@@ -1,4 +1,7 @@
-"""Where a result came from: code version, libraries, machine, time and memory."""
+"""Where a result came from: code version, libraries, machine, time and memory; which package provided the
+strategy and the detector (a plugin's name and version) and what they declare using beyond the scenario's
+training data (``resources``: images kept from past tasks, pretrained weights, extra data), so a reader can
+compare rows fairly."""
 
 from __future__ import annotations
 
@@ -11,7 +14,9 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
+import strategies
+
+from . import __version__, detectors
 
 LIBRARIES = ("torch", "torchvision", "avalanche-lib", "numpy", "scikit-image", "pillow")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -53,10 +58,37 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def collect(device: torch.device) -> dict:
-    """The provenance fields that do not depend on the run's timing."""
+def packages(config: dict) -> dict:
+    """The packages behind a run's strategy and detector, and every plugin package loaded."""
+    return {"strategy": strategies.REGISTRY.source(config["strategy"]["name"]).as_dict(),
+            "detector": detectors.REGISTRY.source(config["detector"]["name"]).as_dict(),
+            "plugins": plugin_packages()}
+
+
+def plugin_packages() -> dict[str, dict]:
+    """Every plugin package loaded: ``{package: {"version", "strategies": [...], "detectors": [...]}}``."""
+    found: dict[str, dict] = {}
+    for title, registry in (("strategies", strategies.REGISTRY), ("detectors", detectors.REGISTRY)):
+        for name, source in registry.plugins().items():
+            entry = found.setdefault(source.package, {"version": source.version, "strategies": [], "detectors": []})
+            entry[title].append(name)
+    return dict(sorted(found.items()))
+
+
+def resources(config: dict) -> dict:
+    """What the strategy and detector declare (``Registry.facts``): memory, pretraining, extra data."""
+    strategy = strategies.REGISTRY.facts(config["strategy"]["name"], config["strategy"]["params"])
+    detector = detectors.REGISTRY.facts(config["detector"]["name"], config["detector"]["params"])
+    extra = [text for text in (strategy["extra_data"], detector["extra_data"]) if text]
+    return {"memory": strategy["memory"], "pretraining": detector["pretraining"],
+            "extra_data": "; ".join(extra) or None}
+
+
+def collect(device: torch.device, config: dict) -> dict:
+    """The provenance fields that do not depend on the run's timing, for a run's resolved ``config``."""
     commit, dirty = git_state()
-    return {"dfcl_version": __version__, "git_commit": commit, "git_dirty": dirty,
+    return {"packages": packages(config), "resources": resources(config),
+            "dfcl_version": __version__, "git_commit": commit, "git_dirty": dirty,
             "python": sys.version.split()[0], "platform": platform.platform(),
             "libraries": library_versions(), "torch": torch.__version__,
             "cuda": torch.version.cuda if device.type == "cuda" else None,

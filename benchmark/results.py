@@ -7,6 +7,7 @@ typed in by hand are caught. Leaderboard, plots and tables read results only thr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -103,6 +104,12 @@ def write(path: Path, result: dict[str, Any]) -> None:
     write_atomic(path, json.dumps(jsonable(result), indent=1, sort_keys=False) + "\n")
 
 
+def config_hash(config: dict[str, Any]) -> str:
+    """The identity of a run's resolved configuration, recorded as ``provenance.config_hash``."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
 def as_matrix(rows: list[list[float | None]]) -> np.ndarray:
     return np.array([[math.nan if v is None else v for v in row] for row in rows], dtype=np.float64)
 
@@ -122,6 +129,19 @@ def upgrade(result: dict[str, Any]) -> dict[str, Any]:
 
 def validate(result: dict[str, Any], path: Path | str = "<result>") -> None:
     """Raise ResultError naming the file and field when ``result`` breaks schema version 2."""
+    check_structure(result, path)
+    for _, message in summary_mismatches(result)[:1]:
+        _fail(path, message)
+    if "probe" in result:  # optional: linear probes on the frozen features (benchmark/readout.py)
+        readout.check(result["probe"], result["matrices"], path)
+    missing = [key for key in PROVENANCE_KEYS if key not in result["provenance"]]
+    if missing:
+        _fail(path, f"provenance lacks {missing}")
+
+
+def check_structure(result: dict[str, Any], path: Path | str = "<result>") -> None:
+    """Every field of schema version 2 present with its shape and type; values are not cross-checked here
+    (``summary_mismatches``; ``verify`` checks the rest)."""
     if not isinstance(result, dict):
         _fail(path, "a result must be a JSON object")
     if result.get("schema_version") != SCHEMA_VERSION:
@@ -167,22 +187,25 @@ def validate(result: dict[str, Any], path: Path | str = "<result>") -> None:
     if not isinstance(result["warnings"], list) or not all(isinstance(w, str) for w in result["warnings"]):
         _fail(path, "warnings must be a list of messages")
     for name in metrics.SUMMARISED_METRICS:
-        recorded = result["summary"].get(name)
-        if not isinstance(recorded, dict):
+        if not isinstance(result["summary"].get(name), dict):
             _fail(path, f"missing summary.{name}")
-        expected = metrics.summarise(as_matrix(result["matrices"][name]),
-                                     as_matrix([result["initial"][name]])[0])
+    if not isinstance(result["provenance"], dict):
+        _fail(path, "provenance must be an object")
+
+
+def summary_mismatches(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, message) for every summary that is not what the matrices imply, e.g. a number typed in."""
+    found = []
+    for name in metrics.SUMMARISED_METRICS:
+        recorded = result["summary"][name]
+        expected = metrics.summarise(as_matrix(result["matrices"][name]), as_matrix([result["initial"][name]])[0])
         for key, value in expected.items():
             stored = recorded.get(key)
             same = (stored is None and (value is None or math.isnan(value))) or (
-                stored is not None and value is not None and math.isclose(stored, value, abs_tol=1e-9))
+                isinstance(stored, (int, float)) and value is not None and math.isclose(stored, value, abs_tol=1e-9))
             if not same:
-                _fail(path, f"summary.{name}.{key} = {stored} but the matrices give {value}")
-    if "probe" in result:  # optional: linear probes on the frozen features (benchmark/readout.py)
-        readout.check(result["probe"], result["matrices"], path)
-    missing = [key for key in PROVENANCE_KEYS if key not in result["provenance"]]
-    if missing:
-        _fail(path, f"provenance lacks {missing}")
+                found.append((f"summary.{name}.{key}", f"summary.{name}.{key} = {stored} but the matrices give {value}"))
+    return found
 
 
 def _number_or_null(path, field: str, value: Any) -> None:
@@ -197,11 +220,11 @@ def load(path: Path) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ResultError(f"cannot read result file {path}: {error}") from None
     validate(result, path)
-    _check_location(Path(path), result)
+    check_location(Path(path), result)
     return result
 
 
-def _check_location(path: Path, result: dict[str, Any]) -> None:
+def check_location(path: Path, result: dict[str, Any]) -> None:
     """A result file must be ``<scenario>[+order<k>]/<strategy label>--<detector>/seed<N>.json`` of its own
     content: a copied or renamed file or folder would otherwise count as another seed, method or order."""
     expected = Path(orders.folder(result["scenario"]["name"], order_of(result))) / \

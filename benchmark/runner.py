@@ -9,9 +9,7 @@ trains the tasks in another order (``orders``), recorded in the result and kept 
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import logging
 import random
 import time
@@ -31,6 +29,7 @@ from . import audit, checkpoints, detectors, feature_cache, locks, orders, probe
 from .errors import ConfigError, ResultError
 from .evaluation import evaluate_row
 from .progress import SeedProgress
+from .results import config_hash
 from .stream import training_stream
 from .training import TrainConfig, TrainSetup
 
@@ -99,11 +98,6 @@ def resolve_config(request: RunRequest, scenario: Scenario, order: dict[str, Any
         "evaluation": {"probe": bool(request.probe)},  # probed and unprobed seeds are not one run
     }
     return results.jsonable(config), train
-
-
-def config_hash(config: dict[str, Any]) -> str:
-    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def seed_everything(seed: int) -> None:
@@ -209,7 +203,7 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
         **progress.result_fields(),
         "test_sizes": [len(t) for t in tests],
         "config": config,
-        "provenance": {**provenance.collect(device), **identity, "started_at": started_at,
+        "provenance": {**provenance.collect(device, config), **identity, "started_at": started_at,
                        "wall_seconds": progress.elapsed + time.perf_counter() - start,
                        "resumed_from_task": progress.resumed_from,
                        "peak_memory_mb": provenance.peak_memory_mb(device)},

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import leaderboard, metrics, orders, results
+from . import leaderboard, orders, results
 from .errors import ResultError
 
 
@@ -64,7 +64,7 @@ class Selection:
         rows = self._rows(run)
         if not all(results.scores_path(p).is_file() for p in rows["path"]):
             return None
-        return [load_scores(path, result) for path, result in zip(rows["path"], rows["result"])]
+        return [load_scores(path) for path in rows["path"]]
 
     def _rows(self, run: str) -> pd.DataFrame:
         return self.frame[self.frame["run"] == run].sort_values("seed")
@@ -94,28 +94,12 @@ class Selection:
         return found, np.array(finals)
 
 
-def load_scores(result_path: Path, result: dict) -> dict[str, np.ndarray]:
-    """A result's saved scores, checked to reproduce its AUC matrix, so a stale or foreign scores file
-    can never lend its numbers to another result."""
+def load_scores(result_path: Path) -> dict[str, np.ndarray]:
+    """A result's saved scores; ``leaderboard.collect`` has verified that they reproduce its matrices, so a
+    stale or foreign scores file never lends its numbers to another result."""
     path = results.scores_path(result_path)
-    try:
-        with np.load(path) as stored:
-            arrays = {key: stored[key] for key in stored.files}
-    except (OSError, ValueError) as error:
-        raise ResultError(f"cannot read scores file {path}: {error}") from None
-    auc = results.as_matrix(result["matrices"]["auc"])
-    tasks = len(auc)
-    for i in range(tasks):
-        for j in range(tasks):
-            for key in (f"labels_t{j}", f"scores_init_t{j}", f"scores_after{i}_t{j}"):
-                if key not in arrays:
-                    raise ResultError(f"{path}: missing array '{key}'; rerun the result with `dfcl run --force`")
-            recomputed = metrics.roc_auc(arrays[f"labels_t{j}"], arrays[f"scores_after{i}_t{j}"])
-            if not np.isclose(recomputed, auc[i, j], atol=1e-9, equal_nan=True):
-                raise ResultError(f"{path}: scores_after{i}_t{j} give AUC {recomputed:.6f} but {result_path} "
-                                  f"records matrices.auc[{i}][{j}] = {auc[i, j]:.6f}; the scores belong to another "
-                                  f"run: rerun it with `dfcl run --force` (or delete the scores file)")
-    return arrays
+    with np.load(path) as stored:
+        return {key: stored[key] for key in stored.files}
 
 
 def select(results_dir: Path, scenario: str, runs: list[str] | None = None, order: int = 0) -> Selection:

@@ -20,7 +20,7 @@ class JointTraining(Cumulative):
             self.dataset = dataset if self.dataset is None else concat_datasets([self.dataset, dataset])
 
 
-@register("joint")
+@register("joint", memory="every past task's training set")
 def joint(model, setup):
     """Cumulative training on the union of every task seen so far (the upper bound); Avalanche's
     ``Cumulative``, continuing from the previous task's model."""

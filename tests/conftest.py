@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -79,26 +81,33 @@ def three_task_scenario(tmp_path_factory):
 
 def make_result(auc: list[list[float]], *, scenario="demo", strategy="naive", detector="smallcnn", seed=0,
                 tasks=None, initial_auc=None, config_hash="sha256:demo", fingerprint="sha256:data",
-                wall_seconds=10.0, device="cpu:x86_64") -> dict:
-    """A schema-valid result whose summaries follow from the given AUC matrix (acc = AUC, for brevity)."""
+                wall_seconds=10.0, device="cpu:x86_64", matrices=None, initial=None) -> dict:
+    """A schema-valid result whose summaries follow from the given AUC matrix (acc = AUC, for brevity, unless
+    ``matrices`` / ``initial`` give every metric) and whose config hash follows from its config (which
+    ``config_hash`` only labels, so that two labels give two configurations)."""
     t = len(auc)
     tasks = tasks or [f"task{j}" for j in range(t)]
     initial_auc = initial_auc or [0.5] * t
-    matrices = {name: [list(map(float, row)) for row in auc] for name in metrics.SCORE_METRICS}
-    initial = {name: list(map(float, initial_auc)) for name in metrics.SCORE_METRICS}
+    matrices = matrices or {name: [list(map(float, row)) for row in auc] for name in metrics.SCORE_METRICS}
+    initial = initial or {name: list(map(float, initial_auc)) for name in metrics.SCORE_METRICS}
     summary = {name: metrics.summarise(np.array(matrices[name]), np.array(initial[name]))
                for name in metrics.SUMMARISED_METRICS}
+    parts = {"scenario": {"name": scenario, "version": "1", "tasks": tasks, "fingerprint": fingerprint},
+             "strategy": {"name": strategy.split("+")[0], "label": strategy, "params": {}},
+             "detector": {"name": detector, "params": {}}}
+    config = {"scenario": {**parts["scenario"], "params": {}}, "strategy": dict(parts["strategy"]),
+              "detector": dict(parts["detector"]), "train": {"label": config_hash}}
     return {
-        "schema_version": results.SCHEMA_VERSION,
-        "scenario": {"name": scenario, "version": "1", "tasks": tasks, "fingerprint": fingerprint},
-        "strategy": {"name": strategy, "label": strategy, "params": {}},
-        "detector": {"name": detector, "params": {}},
-        "seed": seed, "matrices": matrices, "initial": initial, "summary": summary, "config": {},
+        "schema_version": results.SCHEMA_VERSION, **parts,
+        "seed": seed, "matrices": matrices, "initial": initial, "summary": summary, "config": config,
         "training": {"loss": [0.5] * t, "loss_per_epoch": [[0.5]] * t}, "warnings": [],
-        "provenance": {"dfcl_version": "0", "git_commit": None, "config_hash": config_hash,
+        "provenance": {"dfcl_version": "0", "git_commit": None, "config_hash": results.config_hash(config),
                        "data_fingerprint": fingerprint, "torch": "0", "device": device,
                        "wall_seconds": wall_seconds, "peak_memory_mb": 1.0,
-                       "started_at": "2026-01-01T00:00:00+00:00"},
+                       "started_at": "2026-01-01T00:00:00+00:00",
+                       "packages": {"strategy": {"package": "dfcl-bench", "version": "0"},
+                                    "detector": {"package": "dfcl-bench", "version": "0"}, "plugins": {}},
+                       "resources": {"memory": None, "pretraining": None, "extra_data": None}},
     }
 
 
@@ -107,3 +116,45 @@ def write_result(results_dir: Path, result: dict) -> Path:
                                result["detector"]["name"], result["seed"])
     results.write(path, result)
     return path
+
+
+def import_unregistered(folder: Path, module: str):
+    """A plugin's module imported from ``folder`` without installing it: its ``@register`` goes to a throw-away
+    registry (the real one, which the registry-wide tests walk, never holds it), and it leaves sys.modules."""
+    import strategies
+    from benchmark.registry import Registry
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(strategies, "register", Registry("strategy", facts=("memory", "extra_data")).register)
+    patch.syspath_prepend(str(folder))
+    top = module.split(".")[0]
+    try:
+        return importlib.import_module(module)
+    finally:
+        patch.undo()
+        for name in [m for m in sys.modules if m.split(".")[0] == top]:
+            del sys.modules[name]
+
+
+@pytest.fixture
+def contract_registries(monkeypatch):
+    """``install({name: factory}, detectors)``: registries of the test's own in place of the real ones, with the
+    built-in ``naive``, the given strategies, ``smallcnn`` and the given built-in detectors, so that
+    ``validate`` checks a strategy against a few partners only, and the real registries never see it."""
+    import strategies
+    from benchmark import detectors
+    from benchmark.registry import Registry
+
+    real_strategies, real_detectors = strategies.REGISTRY, detectors.REGISTRY
+
+    def install(factories: dict, partners: list[str] = ()):
+        fresh = Registry("strategy", facts=("memory", "extra_data"))
+        fresh.register("naive")(real_strategies.get("naive"))
+        for name, factory in factories.items():
+            fresh.register(name)(factory)
+        found = Registry("detector", facts=("pretraining", "extra_data"))
+        for detector in ["smallcnn", *partners]:
+            found.register(detector, small=real_detectors.small_params(detector))(real_detectors.get(detector))
+        monkeypatch.setattr(strategies, "REGISTRY", fresh)
+        monkeypatch.setattr(detectors, "REGISTRY", found)
+    return install

@@ -1,6 +1,6 @@
 """Hand-written result files *with* raw scores: make_result writes none, and the bootstrap over test
 samples needs them. Scores are drawn first and the AUC matrix is computed from them, so the pair is
-consistent (selection.load_scores checks it)."""
+consistent (``verify`` checks it)."""
 
 from __future__ import annotations
 
@@ -36,9 +36,10 @@ def write_scored_result(results_dir: Path, separation, *, rng: np.random.Generat
     separation = np.asarray(separation, dtype=float)
     t = len(separation)
     arrays = score_arrays(separation, np.zeros(t) if initial is None else np.asarray(initial), per_class, rng)
-    auc = [[metrics.roc_auc(arrays[f"labels_t{j}"], arrays[f"scores_after{i}_t{j}"]) for j in range(t)]
-           for i in range(t)]
-    initial_auc = [metrics.roc_auc(arrays[f"labels_t{j}"], arrays[f"scores_init_t{j}"]) for j in range(t)]
-    path = write_result(results_dir, make_result(auc, initial_auc=initial_auc, **fields))
+    after = [[metrics.score(arrays[f"labels_t{j}"], arrays[f"scores_after{i}_t{j}"]) for j in range(t)] for i in range(t)]
+    before = [metrics.score(arrays[f"labels_t{j}"], arrays[f"scores_init_t{j}"]) for j in range(t)]
+    matrices = {name: [[cell[name] for cell in row] for row in after] for name in metrics.SCORE_METRICS}
+    initial = {name: [cell[name] for cell in before] for name in metrics.SCORE_METRICS}
+    path = write_result(results_dir, make_result(matrices["auc"], matrices=matrices, initial=initial, **fields))
     np.savez(results.scores_path(path), **arrays)
     return path

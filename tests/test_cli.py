@@ -10,7 +10,7 @@ import strategies
 from benchmark import detectors
 from benchmark.cli import main, parse_assignments
 
-COMMANDS = ["run", "list", "scenario", "leaderboard"]
+COMMANDS = ["run", "list", "scenario", "leaderboard", "validate", "verify", "new-strategy"]
 
 
 @pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])

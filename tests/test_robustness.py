@@ -90,7 +90,7 @@ def test_bad_input_exits_2_naming_the_flag_or_field(argv, message, workspace, ca
     (lambda r: r["matrices"]["auc"][0].__setitem__(1, "0.7"), "matrices.auc[0][1] must be a number"),
     (lambda r: r["initial"]["acc"].__setitem__(0, [0.5]), "initial.acc[0] must be a number"),
     (lambda r: r.__setitem__("seed", "0"), "seed must be an integer"),
-    (lambda r: r["provenance"].pop("data_fingerprint"), "provenance lacks ['data_fingerprint']"),
+    (lambda r: r["provenance"].pop("data_fingerprint"), "provenance.data_fingerprint: missing"),
     (lambda r: r["training"].__setitem__("loss", [0.1]), "training.loss must list 2 values"),
 ])
 def test_a_malformed_result_is_refused_naming_the_field(edit, field, tmp_path, capsys):

@@ -142,7 +142,8 @@ def test_scores_that_do_not_reproduce_their_result_are_refused(tmp_path, capsys)
     results.scores_path(mine).write_bytes(results.scores_path(other).read_bytes())
     assert main(["table", "--results-dir", str(tmp_path), "--resamples", "5"]) == 2
     err = capsys.readouterr().err
-    assert f"{results.scores_path(mine)}: scores_after0_t0 give AUC" in err and "dfcl run --force" in err
+    assert f"{mine}: matrices.auc[0][0]:" in err and "its raw scores (scores_after0_t0) give" in err
+    assert "dfcl run --force" in err
 
 
 def test_probe_summaries_are_tabulated_where_runs_have_probes(tmp_path):

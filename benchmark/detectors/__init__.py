@@ -1,7 +1,8 @@
 """Detectors: ``nn.Module``s mapping images in [0, 1] to two logits (real, fake).
 
 ``create("smallcnn")`` builds one by name; every module in this package registers itself on import, so a
-new detector is one new file. See ``base.Detector`` for the contract.
+new detector is one new file; detectors of other installed packages are loaded after them (``plugins``). See
+``base.Detector`` for the contract.
 """
 
 from __future__ import annotations
@@ -10,21 +11,31 @@ import importlib
 import pkgutil
 from typing import Any, Callable
 
+from .. import plugins
 from ..registry import Registry
 from ..results import jsonable
 from .base import Detector
 from .weights import local_file_source
 
-REGISTRY = Registry("detector")
+REGISTRY = Registry("detector", facts=("pretraining", "extra_data"))
 available = REGISTRY.available
 WeightsSource = Callable[[dict[str, Any]], str]
+RANDOM_INIT = "random init"  # how a weights source starts when the detector has no pretrained weights
+
+
 _WEIGHTS_SOURCES: dict[str, WeightsSource] = {}
 
 
-def register(name: str, *, small: dict[str, Any] | None = None, weights: WeightsSource = local_file_source):
-    """Register a detector factory (``Registry.register``) with ``weights``: where its pretrained weights
-    come from under given parameters (a local file by default), which ``dfcl list`` shows."""
-    add = REGISTRY.register(name, small=small)
+def register(name: str, *, small: dict[str, Any] | None = None, weights: WeightsSource = local_file_source,
+             **facts: Any):
+    """Register a detector factory (``Registry.register``) with ``weights``: where its weights come from
+    under given parameters (a local file by default), which ``dfcl list`` shows and which every result
+    records as the detector's pretraining (none when it starts from a random initialisation)."""
+    def pretraining(params: dict[str, Any]) -> str | None:
+        source = weights(params)
+        return None if source.startswith(RANDOM_INIT) else source
+
+    add = REGISTRY.register(name, small=small, pretraining=pretraining, **facts)
 
     def add_with_source(factory: Callable[..., Detector]) -> Callable[..., Detector]:
         factory = add(factory)
@@ -51,10 +62,10 @@ def weights_source(name: str, params: dict[str, Any] | None = None) -> str:
     """Where detector ``name``'s weights come from under ``params`` (defaults for the rest), e.g. "random
     init" or the package that ships them; nothing is built or read. A factory registered on ``REGISTRY``
     directly is taken to read only a ``weights`` file, as ``register``'s default."""
-    resolved = REGISTRY.params(name, params)
-    return _WEIGHTS_SOURCES.get(name, local_file_source)(resolved)
+    return _WEIGHTS_SOURCES.get(name, local_file_source)(REGISTRY.params(name, params))
 
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "base":
         importlib.import_module(f"{__name__}.{_module.name}")
+plugins.load(REGISTRY)
