@@ -16,7 +16,7 @@ from .errors import ConfigError, DfclError
 from .registry import first_paragraph
 
 RUN_CONFIG_KEYS = {"scenario", "strategies", "detector", "detector_params", "scenario_params", "seeds", "device",
-                   "threads", "train", "data_root", "results_dir", "tag", "save_scores"}
+                   "threads", "train", "data_root", "results_dir", "tag", "save_scores", "precision"}
 
 
 def parse_assignments(pairs: list[str] | None, flag: str) -> dict[str, Any]:
@@ -69,7 +69,8 @@ def command_run(args: argparse.Namespace) -> int:
     if args.skip_unreadable:
         scenario_params["skip_unreadable"] = True
     train = {**config.get("train", {}), **parse_assignments(args.train, "--train")}
-    for flag, key in ((args.epochs, "epochs"), (args.batch_size, "batch_size"), (args.lr, "lr")):
+    for flag, key in ((args.epochs, "epochs"), (args.batch_size, "batch_size"), (args.lr, "lr"),
+                      (args.workers, "num_workers")):
         if flag is not None:
             train[key] = flag
     strategy_params = parse_assignments(args.strategy_param, "--strategy-param")
@@ -91,13 +92,38 @@ def command_run(args: argparse.Namespace) -> int:
                              **parse_assignments(args.detector_param, "--detector-param")},
             train=train, device=pick(args.device, "device", "auto"), threads=pick(args.threads, "threads"),
             data_root=data_root, results_dir=results_dir, tag=pick(args.tag, "tag"), force=args.force,
-            save_scores=not args.no_scores and config.get("save_scores", True))
+            save_scores=not args.no_scores and config.get("save_scores", True),
+            precision=pick(args.precision, "precision", "auto"), pin_memory=args.pin_memory,
+            persistent_workers=args.persistent_workers, augment_on_device=args.augment_on_device)
         run(request, scenario=scenario)
     logging.getLogger("dfcl").info("all runs finished in %.0f s", time.perf_counter() - started)
     if args.leaderboard:
         output = Path(args.leaderboard)
         leaderboard.write(results_dir, output)
         logging.getLogger("dfcl").info("regenerated %s", output)
+    return 0
+
+
+def command_cache(args: argparse.Namespace) -> int:
+    from . import data_cache
+
+    root = data_cache.cache_root()
+    if args.action == "clear":
+        kinds = data_cache.KINDS if args.all else ("decoded",)
+        removed, freed = data_cache.clear(kinds)
+        print(f"removed {removed} cache entr{'y' if removed == 1 else 'ies'} ({freed / 2**20:.1f} MB) of "
+              f"{' and '.join(kinds)} data from {root}" + ("" if args.all else "; synthetic arrays kept (--all)"))
+        return 0
+    found = data_cache.entries()
+    print(f"cache: {root} (DFCL_CACHE){'' if data_cache.enabled() else '; decoded-image cache off (DFCL_DECODE_CACHE)'}")
+    for kind in data_cache.KINDS:
+        mine = [e for e in found if e.kind == kind]
+        print(f"  {kind}: {len(mine)} entr{'y' if len(mine) == 1 else 'ies'}, {sum(e.bytes for e in mine) / 2**20:.1f} MB")
+        for entry in mine:
+            used = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.last_used)) if entry.last_used else "?"
+            what = (f"{entry.images} images, resize {entry.resize}, from {entry.source}" if kind == "decoded"
+                    else entry.path.name)
+            print(f"    {entry.path.name[:12]:<12} {entry.bytes / 2**20:9.1f} MB  last used {used}  {what}")
     return 0
 
 
@@ -308,6 +334,23 @@ def _add_selection_flags(parser: argparse.ArgumentParser, *, runs: bool = True, 
                                  "'*--smallcnn' (default: all), in this order")
 
 
+def _add_speed_flags(parser: argparse.ArgumentParser, *, loader: bool = True) -> None:
+    """Precision and data-loader flags shared by run and bench."""
+    parser.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"],
+                        help="numeric precision of training and scoring (default auto: bf16 on CUDA devices that "
+                             "support it, fp32 on CPU); recorded in the result")
+    parser.add_argument("--workers", type=int, help="data-loader processes (default: 0 on CPU, up to 8 on CUDA)")
+    if not loader:
+        return
+    parser.add_argument("--pin-memory", action=argparse.BooleanOptionalAction,
+                        help="pinned host memory for batches (default: on with CUDA)")
+    parser.add_argument("--persistent-workers", action=argparse.BooleanOptionalAction,
+                        help="keep loader processes across epochs (default: on with CUDA)")
+    parser.add_argument("--augment-on-device", action=argparse.BooleanOptionalAction,
+                        help="crop and flip folder images a batch at a time on the training device (default: on "
+                             "with CUDA; on CPU the per-image loader view)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dfcl", description="Continual-learning benchmark for deepfake detection.")
     parser.add_argument("--version", action="version", version=f"dfcl-bench {__version__}")
@@ -324,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--detector", help="detector name (default smallcnn)")
     run.add_argument("--seeds", nargs="+", type=int, metavar="N", help="seeds to run (default 0)")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default auto: cuda when available")
+    _add_speed_flags(run)
     run.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     run.add_argument("--epochs", type=int, help="epochs per task")
     run.add_argument("--batch-size", type=int, help="training batch size")
@@ -340,6 +384,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-scores", action="store_true", help="do not save raw per-sample scores beside results")
     run.add_argument("--leaderboard", metavar="FILE", help="regenerate this leaderboard file after the runs")
     run.set_defaults(handler=command_run)
+
+    cache = commands.add_parser("cache", help="the on-disk cache: decoded folder images and synthetic arrays",
+                                description="Folder scenarios' images are decoded once into memory-mapped uint8 "
+                                            "shards, one entry per task file list and decode settings; synthetic "
+                                            "scenarios' arrays are cached too. Location: $DFCL_CACHE (default "
+                                            "~/.cache/dfcl-bench).")
+    cache.add_argument("action", choices=["info", "clear"], help="info: list entries and sizes; clear: remove them")
+    cache.add_argument("--all", action="store_true", help="with clear: the synthetic arrays too")
+    cache.set_defaults(handler=command_cache)
 
     listing = commands.add_parser("list", help="list scenarios, strategies, detectors and synthetic families")
     listing.add_argument("what", nargs="?", default="all", choices=["all", "scenarios", "strategies", "detectors", "families"])

@@ -39,6 +39,8 @@ CONVENTIONS = (
     "Time is the mean wall time of one run on the device shown."
 )
 AUDIT_MARK = "⚑"
+MEMORY_NOTE = (" Peak GPU memory is torch's largest allocation in any one task (its training and the evaluation "
+               "after it), mean over seeds; n/a for CPU results. A device reads with its precision when not fp32.")
 
 
 def _flag_text(flag: dict) -> str:
@@ -59,6 +61,9 @@ def collect(results_dir: Path) -> pd.DataFrame:
                "seed": result["seed"],
                "config_hash": result["provenance"]["config_hash"],
                "device": result["provenance"]["device"].split(":")[0],
+               "precision": result["config"].get("precision", "fp32"),
+               "peak_gpu_mb": max((p for p in result.get("memory", {}).get("peak_mb_per_task", []) if p is not None),
+                                  default=None),
                "wall_seconds": result["provenance"]["wall_seconds"],
                "audit_flags": tuple(_flag_text(flag) for flag in result["provenance"].get("audit_flags") or [])}
         for _, metric, key in COLUMNS:
@@ -86,8 +91,10 @@ def _cell(values: pd.Series) -> str:
 
 
 def _table(frame: pd.DataFrame, results_dir: Path, output: Path) -> str:
-    lines = ["| Rank | Strategy | Detector | Seeds | " + " | ".join(t for t, *_ in COLUMNS) + " | Time / run | Device |",
-             "|---:|---|---|---:|" + "---|" * len(COLUMNS) + "---:|---|"]
+    memory = frame["peak_gpu_mb"].notna().any()  # a column only where some result measured it (on CUDA)
+    lines = ["| Rank | Strategy | Detector | Seeds | " + " | ".join(t for t, *_ in COLUMNS) + " | Time / run |" +
+             (" Peak GPU memory |" if memory else "") + " Device |",
+             "|---:|---|---|---:|" + "---|" * len(COLUMNS) + "---:|" + ("---:|" if memory else "") + "---|"]
     rows = []
     for (strategy, detector), group in frame.groupby(["strategy", "detector"]):
         described = group["detector_label"].iloc[0]
@@ -98,10 +105,21 @@ def _table(frame: pd.DataFrame, results_dir: Path, output: Path) -> str:
         mark = f" {AUDIT_MARK}" if any(group["audit_flags"]) else ""
         rows.append((-group["auc.average"].mean(), strategy, detector,
                      f"[{strategy}]({link}/){mark} | {described} | {len(group)} ({seeds}) | " + " | ".join(cells) +
-                     f" | {group['wall_seconds'].mean():.0f} s | {', '.join(sorted(group['device'].unique()))} |"))
+                     f" | {group['wall_seconds'].mean():.0f} s |" + (f" {_memory_cell(group['peak_gpu_mb'])} |" if memory else "")
+                     + f" {', '.join(sorted({_device(row) for _, row in group.iterrows()}))} |"))
     for rank, (*_, text) in enumerate(sorted(rows), start=1):
         lines.append(f"| {rank} | {text}")
     return "\n".join(lines)
+
+
+def _memory_cell(peaks: pd.Series) -> str:
+    """The mean over seeds of each seed's largest per-task CUDA peak; n/a for CPU results."""
+    peaks = peaks.dropna()
+    return f"{peaks.mean() / 1024:.2f} GiB" if len(peaks) else "n/a"
+
+
+def _device(row: pd.Series) -> str:
+    return row["device"] if row["precision"] == "fp32" else f"{row['device']} {row['precision']}"
 
 
 def _audit_note(frame: pd.DataFrame, scenario: str) -> str:
@@ -126,7 +144,8 @@ def render(results_dir: Path, output: Path) -> str:
         tasks = part["tasks"].iloc[0]
         text.append(f"## {scenario} (version {part['version'].iloc[0]}, {len(tasks)} tasks)\n\n"
                     f"Task order: {' → '.join(tasks)}. Data fingerprint `{part['fingerprint'].iloc[0][:23]}…`.\n\n"
-                    f"{_table(part, results_dir, output)}\n\n{_audit_note(part, scenario)}{CONVENTIONS}\n")
+                    f"{_table(part, results_dir, output)}\n\n{_audit_note(part, scenario)}{CONVENTIONS}"
+                    f"{MEMORY_NOTE if part['peak_gpu_mb'].notna().any() else ''}\n")
     return "\n".join(text)
 
 

@@ -26,9 +26,10 @@ import scenarios
 import strategies
 from scenarios import Scenario
 
-from . import checkpoints, detectors, feature_cache, locks, provenance, results, rng
+from . import checkpoints, detectors, feature_cache, locks, precision, provenance, results, rng
 from .errors import ConfigError, ResultError
 from .evaluation import evaluate_row
+from .loader import LoaderSettings, default_workers
 from .progress import SeedProgress
 from .stream import training_stream
 from .training import TrainConfig, TrainSetup
@@ -56,6 +57,10 @@ class RunRequest:
     force: bool = False
     save_scores: bool = True
     keep_checkpoints: bool = False  # keep seed<N>.ckpt/ after the result is written
+    precision: str = "auto"  # bf16 | fp16 | fp32; auto: bf16 on CUDA devices that support it, else fp32
+    pin_memory: bool | None = None  # loader choices; None: chosen for the device (loader.LoaderSettings)
+    persistent_workers: bool | None = None
+    augment_on_device: bool | None = None
 
 
 @dataclass
@@ -81,9 +86,16 @@ def strategy_label(strategy: str, tag: str | None) -> str:
     return f"{strategy}+{tag}" if tag else strategy
 
 
-def resolve_config(request: RunRequest, scenario: Scenario) -> tuple[dict[str, Any], TrainConfig]:
-    """The complete configuration of a run (all but the seed), as saved in its result file."""
-    train = TrainConfig.from_dict({**scenario.train_defaults, **request.train})
+def resolve_config(request: RunRequest, scenario: Scenario, device: torch.device = torch.device("cpu")
+                   ) -> tuple[dict[str, Any], TrainConfig]:
+    """The complete configuration of a run (all but the seed), as saved in its result file.
+
+    The precision is part of it when it is not fp32 (it changes the numbers); an fp32 run's configuration,
+    and so its hash, is the one it had before runs had a precision. Loader workers not set are chosen for
+    the device (none on CPU)."""
+    settings = {"num_workers": default_workers(device), **scenario.train_defaults, **request.train}
+    train = TrainConfig.from_dict(settings)
+    chosen = precision.resolve(request.precision, device)
     config = {
         "scenario": {"name": scenario.name, "version": scenario.version, "source": scenario.source,
                      "tasks": scenario.task_names, "params": scenario.params},
@@ -92,6 +104,7 @@ def resolve_config(request: RunRequest, scenario: Scenario) -> tuple[dict[str, A
         "detector": {"name": request.detector,
                      "params": detectors.REGISTRY.params(request.detector, request.detector_params)},
         "train": asdict(train),
+        **({"precision": chosen.name} if chosen.mixed else {}),
     }
     return results.jsonable(config), train
 
@@ -142,18 +155,25 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
     checkpoint of the same configuration; returns the result and what it measured (with raw scores)."""
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    memory = provenance.MemoryMeter(device)
     seed_everything(seed)
     run_name = f"{config['strategy']['label']}--{request.detector}"
     label = f"{run_name} seed {seed}"
     model = detectors.create(request.detector, **config["detector"]["params"]).to(device)
-    setup = TrainSetup(config=train, device=device, label=label, seed=seed)
+    chosen = precision.resolve(config.get("precision", "fp32"), device)
+    loader = LoaderSettings.for_device(device, pin_memory=request.pin_memory,
+                                       persistent_workers=request.persistent_workers,
+                                       augment_on_device=request.augment_on_device)
+    setup = TrainSetup(config=train, device=device, label=label, seed=seed, precision=chosen, loader=loader)
     strategy = strategies.create(request.strategy, model, setup, **config["strategy"]["params"])
     stream = list(training_stream(scenario))
     tests = [task.test for task in scenario.tasks]
-    evaluate = lambda desc: evaluate_row(strategy.model, tests, device, train.eval_batch_size,  # noqa: E731
-                                         train.num_workers, desc=f"{label} {desc}")
+
+    def evaluate(desc: str):
+        with chosen.autocast():
+            return evaluate_row(strategy.model, tests, device, train.eval_batch_size, train.num_workers,
+                                desc=f"{label} {desc}")
+
     path = results.result_path(request.results_dir, scenario.name, config["strategy"]["label"], request.detector, seed)
     folder = checkpoints.directory(path)
     identity = {"config_hash": config_hash(config), "data_fingerprint": scenario.fingerprint, "seed": seed}
@@ -168,13 +188,14 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
         progress = SeedProgress(scenario.task_names)
         progress.set_initial(*evaluate("initial"))
     for index in range(progress.completed, len(stream)):
+        memory.start_task()
         tick = time.perf_counter()
         strategy.train(stream[index], num_workers=train.num_workers, reset_optimizer_state=train.reset_optimizer)
         train_seconds = time.perf_counter() - tick
         tick = time.perf_counter()
         row, scores, _ = evaluate(f"after task {index + 1}")
         progress.add_row(row, scores, train_seconds=train_seconds, eval_seconds=time.perf_counter() - tick,
-                         epoch_losses=setup.loss_monitor.epochs)
+                         epoch_losses=setup.loss_monitor.epochs, peak_memory_mb=memory.task_peak_mb())
         tick = time.perf_counter()
         checkpoints.save(folder, index + 1, {
             **identity, "strategy": checkpoints.capture(strategy), "rng": rng.state(),
@@ -198,7 +219,9 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
         "provenance": {**provenance.collect(device), **identity, "started_at": started_at,
                        "wall_seconds": progress.elapsed + time.perf_counter() - start,
                        "resumed_from_task": progress.resumed_from,
-                       "peak_memory_mb": provenance.peak_memory_mb(device)},
+                       "peak_memory_mb": memory.run_peak_mb(progress.peak_memory_mb),
+                       "precision": precision.describe(chosen, strategy.model),
+                       "loader": loader.describe(train.num_workers)},
     }
     return result, progress
 
@@ -210,8 +233,9 @@ def cached_inputs(scenario: Scenario, detector: str, config: dict[str, Any], tra
     encoder = detectors.create(detector, **config["detector"]["params"]).input_encoder()
     if encoder is None:
         return scenario
-    return feature_cache.encoded_scenario(scenario, encoder.to(device), device, train.eval_batch_size,
-                                          train.num_workers)
+    with precision.resolve(config.get("precision", "fp32"), device).autocast():
+        return feature_cache.encoded_scenario(scenario, encoder.to(device), device, train.eval_batch_size,
+                                              train.num_workers)
 
 
 def run(request: RunRequest, scenario: Scenario | None = None) -> list[RunOutcome]:
@@ -222,10 +246,11 @@ def run(request: RunRequest, scenario: Scenario | None = None) -> list[RunOutcom
             raise ConfigError(f"--threads must be ≥ 1, got {request.threads}")
         torch.set_num_threads(request.threads)
     device = resolve_device(request.device)
+    precision.configure_backends(device)
     request.results_dir = results.checked_dir(request.results_dir, "--results-dir")
     scenario = scenario or scenarios.load(request.scenario, params=request.scenario_params,
                                           data_root=request.data_root)
-    config, train = resolve_config(request, scenario)
+    config, train = resolve_config(request, scenario, device)
     digest = config_hash(config)
     outcomes, inputs = [], None
     for seed in request.seeds:
