@@ -127,6 +127,30 @@ def command_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_bench(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from . import bench
+
+    size = bench.FULL if args.full else bench.DEFAULT
+    overrides = {key: value for key, value in (("tasks", args.tasks), ("epochs", args.epochs),
+                                                 ("train_images", args.images), ("repeats", args.repeats))
+                 if value is not None}
+    log = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    result = bench.bench(scenario_name=args.scenario, detector=args.detector, device_name=args.device,
+                         precision_name=args.precision, size=dataclasses.replace(size, **overrides),
+                         scenario_params=parse_assignments(args.scenario_param, "--scenario-param"),
+                         detector_params=parse_assignments(args.detector_param, "--detector-param"),
+                         data_root=args.data_root, batch_size=args.batch_size, workers=args.workers,
+                         threads=args.threads, log=log)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(bench.render(result))
+    return 0
+
+
 def command_list(args: argparse.Namespace) -> int:
     import scenarios
     import strategies
@@ -393,6 +417,32 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("action", choices=["info", "clear"], help="info: list entries and sizes; clear: remove them")
     cache.add_argument("--all", action="store_true", help="with clear: the synthetic arrays too")
     cache.set_defaults(handler=command_cache)
+
+    speed = commands.add_parser(
+        "bench", help="training and scoring images/s of the suite against a bare PyTorch loop; loader images/s",
+        description="In one process, repeats interleaved, best of each: images/s of naive training and of scoring "
+                    "as the suite does them, against a plain PyTorch loop on the same model, initial weights, "
+                    "batches, optimiser, schedule, precision and device (their ratios), and of the training "
+                    "loader alone per core (folder scenarios: cold cache, warm cache, PIL decoding). The default "
+                    "size takes under a minute on 2 CPU cores; --full is 3 tasks × 3 epochs on all the data.")
+    speed.add_argument("--scenario", default="synthetic", help="scenario name or YAML (default synthetic)")
+    speed.add_argument("--detector", default="smallcnn", help="detector name (default smallcnn)")
+    speed.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    _add_speed_flags(speed, loader=False)
+    speed.add_argument("--full", action="store_true", help="the long version: 3 tasks × 3 epochs, all images, 2 repeats")
+    speed.add_argument("--tasks", type=int, help="tasks to train (default 2; --full 3)")
+    speed.add_argument("--epochs", type=int, help="epochs per task (default 1; --full 3)")
+    speed.add_argument("--images", type=int, help="training images per task of in-memory scenarios (default 1024; --full all)")
+    speed.add_argument("--repeats", type=int, help="interleaved repeats (default 3; --full 2)")
+    speed.add_argument("--batch-size", type=int, help="training batch size (default: the scenario's)")
+    speed.add_argument("--threads", type=int,
+                       help="CPU threads for torch (default: 1 on CPU, a ratio per core that holds on a shared "
+                            "machine; torch's choice on CUDA)")
+    speed.add_argument("--scenario-param", nargs="+", metavar="KEY=VALUE", help="override scenario params")
+    speed.add_argument("--detector-param", nargs="+", metavar="KEY=VALUE", help="detector parameters")
+    speed.add_argument("--data-root", help="folder holding real datasets (default: $DFCL_DATA)")
+    speed.add_argument("--json", action="store_true", help="print the measurements as JSON (progress to stderr)")
+    speed.set_defaults(handler=command_bench)
 
     listing = commands.add_parser("list", help="list scenarios, strategies, detectors and synthetic families")
     listing.add_argument("what", nargs="?", default="all", choices=["all", "scenarios", "strategies", "detectors", "families"])
