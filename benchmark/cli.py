@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,26 @@ from .errors import ConfigError, DfclError
 from .registry import first_paragraph
 
 RUN_CONFIG_KEYS = {"scenario", "strategies", "detector", "detector_params", "scenario_params", "seeds", "device",
-                   "threads", "train", "data_root", "results_dir", "tag", "save_scores", "precision"}
+                   "threads", "train", "data_root", "results_dir", "tag", "save_scores", "probe", "precision"}
+
+
+def _number_type(kind: type, test, description: str):
+    """An argparse type: ``kind`` parsed and checked, so a bad value is argparse's exit-2 error naming the flag."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {description}, got {text!r}") from None
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"expected {description}, got {text!r}")
+        return value
+    return parse
+
+
+POSITIVE_INT = _number_type(int, lambda v: v >= 1, "an integer ≥ 1")
+NON_NEGATIVE_INT = _number_type(int, lambda v: v >= 0, "an integer ≥ 0")
+POSITIVE_FLOAT = _number_type(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+PROBABILITY = _number_type(float, lambda v: 0 < v < 1, "a number strictly between 0 and 1")
 
 
 def parse_assignments(pairs: list[str] | None, flag: str) -> dict[str, Any]:
@@ -37,14 +57,31 @@ def parse_assignments(pairs: list[str] | None, flag: str) -> dict[str, Any]:
 
 
 def _run_config(path: str | None) -> dict[str, Any]:
+    """The run config file's mapping, its keys and their types checked (each error names the file and key)."""
     if not path:
         return {}
     from scenarios import read_yaml
-    config = read_yaml(Path(path))
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ConfigError(f"--config {path}: no such file")
+    config = read_yaml(file)
     unknown = sorted(set(config) - RUN_CONFIG_KEYS)
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {unknown}; known: {sorted(RUN_CONFIG_KEYS)}")
+    for key in ("train", "scenario_params", "detector_params"):
+        if not isinstance(config.get(key, {}), dict):
+            raise ConfigError(f"{path}: '{key}' must be a mapping (KEY: VALUE lines), got {config[key]!r}")
+    if "strategies" in config and not isinstance(config["strategies"], (str, list, dict)):
+        raise ConfigError(f"{path}: 'strategies' must be a name, a list of names or a mapping name → parameters")
     return config
+
+
+def _seeds(value: Any, where: str) -> list[int]:
+    """Seeds as a list of non-negative integers (``seeds: 0`` or ``seeds: [zero]`` is a clear error)."""
+    values = value if isinstance(value, list) else None
+    if not values or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in values):
+        raise ConfigError(f"{where}: seeds must be a non-empty list of integers ≥ 0 (e.g. [0, 1, 2]), got {value!r}")
+    return values
 
 
 def _strategies(config_value: Any, cli: list[str] | None, cli_params: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -60,8 +97,10 @@ def _strategies(config_value: Any, cli: list[str] | None, cli_params: dict[str, 
 
 def command_run(args: argparse.Namespace) -> int:
     import scenarios
-    from . import leaderboard
+    import strategies
+    from . import detectors, leaderboard, results
     from .runner import RunRequest, run
+    from .training import TrainConfig
 
     config = _run_config(args.config)
     pick = lambda flag, key, default=None: flag if flag is not None else config.get(key, default)  # noqa: E731
@@ -73,8 +112,21 @@ def command_run(args: argparse.Namespace) -> int:
                       (args.workers, "num_workers")):
         if flag is not None:
             train[key] = flag
+    TrainConfig.from_dict(train)  # every bad training value is an error before anything loads
     strategy_params = parse_assignments(args.strategy_param, "--strategy-param")
     chosen = _strategies(config.get("strategies"), args.strategy, strategy_params)
+    detector = pick(args.detector, "detector", "smallcnn")
+    detector_params = {**config.get("detector_params", {}), **parse_assignments(args.detector_param, "--detector-param")}
+    detectors.REGISTRY.params(detector, detector_params)
+    for strategy, params in chosen.items():
+        strategies.REGISTRY.params(strategy, params)
+    seeds = _seeds(args.seeds if args.seeds is not None else config.get("seeds", [0]),
+                   "--seeds" if args.seeds is not None else f"{args.config}")
+    threads = pick(args.threads, "threads")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"--threads must be an integer ≥ 1, got {threads!r}")
+    results_dir = results.checked_dir(pick(args.results_dir, "results_dir", "results"), "--results-dir")
+    board = results.checked_output(args.leaderboard, "--leaderboard") if args.leaderboard else None
     scenario_name = pick(args.scenario, "scenario", "synthetic")
     data_root = pick(args.data_root, "data_root")
     started = time.perf_counter()
@@ -82,25 +134,21 @@ def command_run(args: argparse.Namespace) -> int:
     scenario = scenarios.load(scenario_name, params=scenario_params, data_root=data_root)
     logging.getLogger("dfcl").info("scenario %s ready in %.1f s: %s", scenario.name, time.perf_counter() - started,
                                    " → ".join(scenario.task_names))
-    results_dir = Path(pick(args.results_dir, "results_dir", "results"))
     for strategy, params in chosen.items():
         request = RunRequest(
-            scenario=scenario_name, strategy=strategy, detector=pick(args.detector, "detector", "smallcnn"),
-            seeds=[int(s) for s in pick(args.seeds, "seeds", [0])], scenario_params=scenario_params,
-            strategy_params=params,
-            detector_params={**config.get("detector_params", {}),
-                             **parse_assignments(args.detector_param, "--detector-param")},
-            train=train, device=pick(args.device, "device", "auto"), threads=pick(args.threads, "threads"),
-            data_root=data_root, results_dir=results_dir, tag=pick(args.tag, "tag"), force=args.force,
+            scenario=scenario_name, strategy=strategy, detector=detector, seeds=seeds, scenario_params=scenario_params,
+            strategy_params=params, detector_params=detector_params, train=train,
+            device=pick(args.device, "device", "auto"), threads=threads, data_root=data_root, results_dir=results_dir,
+            tag=pick(args.tag, "tag"), force=args.force, keep_checkpoints=args.keep_checkpoints,
             save_scores=not args.no_scores and config.get("save_scores", True),
-            precision=pick(args.precision, "precision", "auto"), pin_memory=args.pin_memory,
-            persistent_workers=args.persistent_workers, augment_on_device=args.augment_on_device)
+            probe=pick(args.probe, "probe", True), precision=pick(args.precision, "precision", "auto"),
+            pin_memory=args.pin_memory, persistent_workers=args.persistent_workers,
+            augment_on_device=args.augment_on_device)
         run(request, scenario=scenario)
     logging.getLogger("dfcl").info("all runs finished in %.0f s", time.perf_counter() - started)
-    if args.leaderboard:
-        output = Path(args.leaderboard)
-        leaderboard.write(results_dir, output)
-        logging.getLogger("dfcl").info("regenerated %s", output)
+    if board:
+        leaderboard.write(results_dir, board)
+        logging.getLogger("dfcl").info("regenerated %s", board)
     return 0
 
 
@@ -169,6 +217,8 @@ def command_list(args: argparse.Namespace) -> int:
             for name in registry.available():
                 params = ", ".join(f"{k}={v!r}" for k, v in registry.defaults(name).items())
                 print(f"  {name:<20} {registry.summary(name)}" + (f"\n  {'':<20} params: {params}" if params else ""))
+                if registry is detectors.REGISTRY:
+                    print(f"  {'':<20} weights: {detectors.weights_source(name)}")
     if what in ("all", "families"):
         print("synthetic generator families:")
         for name, fn in FAMILIES.items():
@@ -273,7 +323,10 @@ def command_audit(args: argparse.Namespace) -> int:
 def command_leaderboard(args: argparse.Namespace) -> int:
     from . import leaderboard
 
-    results_dir, output = Path(args.results_dir), Path(args.output)
+    from .results import checked_dir, checked_output
+
+    results_dir = checked_dir(args.results_dir, "--results-dir", must_exist=True)
+    output = checked_output(args.output, "--output")
     if args.check:
         if leaderboard.is_fresh(results_dir, output):
             print(f"{output} is up to date with {results_dir}/")
@@ -287,14 +340,17 @@ def command_leaderboard(args: argparse.Namespace) -> int:
 
 
 def _selection(args: argparse.Namespace, scenario: str):
+    from .results import checked_dir
     from .selection import select
-    return select(Path(args.results_dir), scenario, args.runs)
+    return select(checked_dir(args.results_dir, "--results-dir", must_exist=True), scenario, args.runs)
 
 
 def command_plot(args: argparse.Namespace) -> int:
     from . import plots
 
-    output = Path(args.output or Path("figures") / args.scenario)
+    output = Path(args.output or Path("figures") / args.scenario).expanduser()
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"--output {output}: is a file; name the folder for the figures")
     written = plots.write_all(_selection(args, args.scenario), output, metric=args.metric, formats=args.formats,
                               seed_matrices=not args.no_seed_matrices)
     print(f"wrote {len(written)} files to {output}/")
@@ -306,7 +362,11 @@ def command_table(args: argparse.Namespace) -> int:
 
     from . import leaderboard, tables
 
-    scenarios = args.scenario or sorted(set(leaderboard.collect(Path(args.results_dir)).get("scenario", [])))
+    from .results import checked_dir, checked_output, write_atomic
+
+    output = checked_output(args.output, "--output") if args.output else None
+    scenarios = args.scenario or sorted(set(leaderboard.collect(checked_dir(args.results_dir, "--results-dir",
+                                                                            must_exist=True)).get("scenario", [])))
     if not scenarios:
         raise DfclError(f"no result files under {args.results_dir}/: run `dfcl run …` first or pass --results-dir")
     parts = []
@@ -318,10 +378,9 @@ def command_table(args: argparse.Namespace) -> int:
         text = tables.csv(pd.concat([frame for frame, _ in parts], ignore_index=True))
     else:
         text = "\n".join(tables.RENDERERS[args.format](frame, tasks) for frame, tasks in parts)
-    if args.output:
-        from .results import write_atomic
-        write_atomic(Path(args.output), text)
-        print(f"wrote {args.output}")
+    if output:
+        write_atomic(output, text)
+        print(f"wrote {output}")
     else:
         print(text, end="")
     return 0
@@ -331,7 +390,9 @@ def command_compare(args: argparse.Namespace) -> int:
     from . import compare
     from .selection import select
 
-    results_dir, runs = Path(args.results_dir), []
+    from .results import checked_dir
+
+    results_dir, runs = checked_dir(args.results_dir, "--results-dir", must_exist=True), []
     for name in (args.a, args.b):
         matched = select(results_dir, args.scenario, [name]).runs
         if len(matched) != 1:
@@ -348,7 +409,7 @@ def _add_selection_flags(parser: argparse.ArgumentParser, *, runs: bool = True, 
     """Flags shared by plot, table and compare: which results, which metric, and the bootstrap's size."""
     parser.add_argument("--results-dir", default="results", help="where result files are (default results)")
     if resamples is not None:
-        parser.add_argument("--resamples", type=int, default=resamples,
+        parser.add_argument("--resamples", type=NON_NEGATIVE_INT, default=resamples,
                             help=f"bootstrap resamples of the test sets (default {resamples}; 0 to skip)")
         parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     parser.add_argument("--metric", default="auc", choices=["auc", "acc"], help="score behind the summaries (default auc)")
@@ -363,7 +424,7 @@ def _add_speed_flags(parser: argparse.ArgumentParser, *, loader: bool = True) ->
     parser.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"],
                         help="numeric precision of training and scoring (default auto: bf16 on CUDA devices that "
                              "support it, fp32 on CPU); recorded in the result")
-    parser.add_argument("--workers", type=int, help="data-loader processes (default: 0 on CPU, up to 8 on CUDA)")
+    parser.add_argument("--workers", type=NON_NEGATIVE_INT, help="data-loader processes (default: 0 on CPU, up to 8 on CUDA)")
     if not loader:
         return
     parser.add_argument("--pin-memory", action=argparse.BooleanOptionalAction,
@@ -389,13 +450,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scenario", help="scenario name or path to a scenario YAML (default synthetic)")
     run.add_argument("--strategy", nargs="+", metavar="NAME", help="one or more strategies (dfcl list strategies)")
     run.add_argument("--detector", help="detector name (default smallcnn)")
-    run.add_argument("--seeds", nargs="+", type=int, metavar="N", help="seeds to run (default 0)")
+    run.add_argument("--seeds", nargs="+", type=NON_NEGATIVE_INT, metavar="N", help="seeds to run (default 0)")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default auto: cuda when available")
     _add_speed_flags(run)
-    run.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
-    run.add_argument("--epochs", type=int, help="epochs per task")
-    run.add_argument("--batch-size", type=int, help="training batch size")
-    run.add_argument("--lr", type=float, help="learning rate")
+    run.add_argument("--threads", type=POSITIVE_INT, help="CPU threads for torch (default: torch's choice)")
+    run.add_argument("--epochs", type=POSITIVE_INT, help="epochs per task")
+    run.add_argument("--batch-size", type=POSITIVE_INT, help="training batch size")
+    run.add_argument("--lr", type=POSITIVE_FLOAT, help="learning rate")
     run.add_argument("--train", nargs="+", metavar="KEY=VALUE", help="other training settings, e.g. optimizer=sgd")
     run.add_argument("--strategy-param", nargs="+", metavar="KEY=VALUE", help="strategy hyper-parameters")
     run.add_argument("--detector-param", nargs="+", metavar="KEY=VALUE", help="detector parameters, e.g. weights=PATH")
@@ -406,6 +467,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tag", help="run variant name: results go to <strategy>+<tag>--<detector>")
     run.add_argument("--force", action="store_true", help="replace finished results instead of skipping them")
     run.add_argument("--no-scores", action="store_true", help="do not save raw per-sample scores beside results")
+    run.add_argument("--keep-checkpoints", action="store_true",
+                     help="keep each seed's per-task checkpoints (seed<N>.ckpt/) after its result is written")
+    run.add_argument("--probe", action=argparse.BooleanOptionalAction, default=None,
+                     help="fit linear probes on the frozen features of every task after each task, to tell "
+                          "forgetting in the features from forgetting in the head (default on)")
     run.add_argument("--leaderboard", metavar="FILE", help="regenerate this leaderboard file after the runs")
     run.set_defaults(handler=command_run)
 
@@ -430,12 +496,12 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     _add_speed_flags(speed, loader=False)
     speed.add_argument("--full", action="store_true", help="the long version: 3 tasks × 3 epochs, all images, 2 repeats")
-    speed.add_argument("--tasks", type=int, help="tasks to train (default 2; --full 3)")
-    speed.add_argument("--epochs", type=int, help="epochs per task (default 1; --full 3)")
-    speed.add_argument("--images", type=int, help="training images per task of in-memory scenarios (default 1024; --full all)")
-    speed.add_argument("--repeats", type=int, help="interleaved repeats (default 3; --full 2)")
-    speed.add_argument("--batch-size", type=int, help="training batch size (default: the scenario's)")
-    speed.add_argument("--threads", type=int,
+    speed.add_argument("--tasks", type=POSITIVE_INT, help="tasks to train (default 2; --full 3)")
+    speed.add_argument("--epochs", type=POSITIVE_INT, help="epochs per task (default 1; --full 3)")
+    speed.add_argument("--images", type=POSITIVE_INT, help="training images per task of in-memory scenarios (default 1024; --full all)")
+    speed.add_argument("--repeats", type=POSITIVE_INT, help="interleaved repeats (default 3; --full 2)")
+    speed.add_argument("--batch-size", type=POSITIVE_INT, help="training batch size (default: the scenario's)")
+    speed.add_argument("--threads", type=POSITIVE_INT,
                        help="CPU threads for torch (default: 1 on CPU, a ratio per core that holds on a shared "
                             "machine; torch's choice on CUDA)")
     speed.add_argument("--scenario-param", nargs="+", metavar="KEY=VALUE", help="override scenario params")
@@ -516,7 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
     versus.add_argument("a", help="run A: <strategy> or <strategy>--<detector>")
     versus.add_argument("b", help="run B: <strategy> or <strategy>--<detector>")
     versus.add_argument("--scenario", default="synthetic", help="default synthetic")
-    versus.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdict (default 0.05)")
+    versus.add_argument("--alpha", type=PROBABILITY, default=0.05, help="significance level of the verdict (default 0.05)")
     versus.add_argument("--format", default="markdown", choices=["markdown", "csv"])
     _add_selection_flags(versus, runs=False, resamples=1000)
     versus.set_defaults(handler=command_compare)

@@ -29,6 +29,10 @@ COLUMNS = [  # (column title, summary metric, summary key, format)
     ("Avg Acc ↑", "acc", "average"),
     ("Forgetting (Acc) ↓", "acc", "forgetting"),
 ]
+PROBE_COLUMNS = [  # (column title, probe summary metric, key): from the optional probe block (readout.py)
+    ("Repr. forgetting (AUC) ↓", "auc", "forgetting"),
+    ("Readout gap (AUC)", "auc", "readout_gap"),
+]
 CONVENTIONS = (
     "R[i][j] is the score on task j's test set after training task i (T tasks). "
     "Avg = mean over j of R[T][j]. "
@@ -46,6 +50,13 @@ MEMORY_NOTE = (" Peak GPU memory is torch's largest allocation in any one task (
 def _flag_text(flag: dict) -> str:
     chance = ", may be chance" if flag.get("beyond_chance") is False else ""
     return f"{flag['task']}/{flag['split']} {flag['cue']} (AUC {flag['auc']:.2f}{chance})"
+PROBE_CONVENTIONS = (
+    " P[i][j] is the score on task j's test set of a linear probe fitted on task j's training set to the frozen "
+    "features after training task i (Davari et al. 2022). Repr. forgetting = Forgetting of P: positive means the "
+    "features forgot, so that no re-fitted linear head recovers it. Readout gap = mean over j<T of P[T][j] − R[T][j]: "
+    "positive means the final features separate past tasks better than the final head does, forgetting a cheap "
+    "re-calibration would undo. n/a: run without probes."
+)
 
 
 def collect(results_dir: Path) -> pd.DataFrame:
@@ -68,6 +79,8 @@ def collect(results_dir: Path) -> pd.DataFrame:
                "audit_flags": tuple(_flag_text(flag) for flag in result["provenance"].get("audit_flags") or [])}
         for _, metric, key in COLUMNS:
             row[f"{metric}.{key}"] = result["summary"][metric][key]
+        for _, metric, key in PROBE_COLUMNS:
+            row[f"probe.{metric}.{key}"] = result["probe"]["summary"][metric][key] if "probe" in result else None
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -90,17 +103,29 @@ def _cell(values: pd.Series) -> str:
     return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
 
 
+def has_probes(frame: pd.DataFrame) -> bool:
+    """Whether any result of ``frame`` carries probes: only then do its tables get the probe columns."""
+    return bool(frame[[f"probe.{metric}.{key}" for _, metric, key in PROBE_COLUMNS]].notna().any(axis=None))
+
+
+def _columns(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """(title, frame column) of every number shown."""
+    return ([(title, f"{metric}.{key}") for title, metric, key in COLUMNS] +
+            [(title, f"probe.{metric}.{key}") for title, metric, key in PROBE_COLUMNS if has_probes(frame)])
+
+
 def _table(frame: pd.DataFrame, results_dir: Path, output: Path) -> str:
+    columns = _columns(frame)
     memory = frame["peak_gpu_mb"].notna().any()  # a column only where some result measured it (on CUDA)
-    lines = ["| Rank | Strategy | Detector | Seeds | " + " | ".join(t for t, *_ in COLUMNS) + " | Time / run |" +
+    lines = ["| Rank | Strategy | Detector | Seeds | " + " | ".join(t for t, _ in columns) + " | Time / run |" +
              (" Peak GPU memory |" if memory else "") + " Device |",
-             "|---:|---|---|---:|" + "---|" * len(COLUMNS) + "---:|" + ("---:|" if memory else "") + "---|"]
+             "|---:|---|---|---:|" + "---|" * len(columns) + "---:|" + ("---:|" if memory else "") + "---|"]
     rows = []
     for (strategy, detector), group in frame.groupby(["strategy", "detector"]):
         described = group["detector_label"].iloc[0]
         require_consistent(group, "config_hash", f"the seeds of {strategy}--{detector} were run with configurations that")
         link = os.path.relpath(group["path"].iloc[0].parent, output.parent)
-        cells = [_cell(group[f"{metric}.{key}"]) for _, metric, key in COLUMNS]
+        cells = [_cell(group[column]) for _, column in columns]
         seeds = ", ".join(str(s) for s in sorted(group["seed"]))
         mark = f" {AUDIT_MARK}" if any(group["audit_flags"]) else ""
         rows.append((-group["auc.average"].mean(), strategy, detector,
@@ -145,6 +170,7 @@ def render(results_dir: Path, output: Path) -> str:
         text.append(f"## {scenario} (version {part['version'].iloc[0]}, {len(tasks)} tasks)\n\n"
                     f"Task order: {' → '.join(tasks)}. Data fingerprint `{part['fingerprint'].iloc[0][:23]}…`.\n\n"
                     f"{_table(part, results_dir, output)}\n\n{_audit_note(part, scenario)}{CONVENTIONS}"
+                    f"{PROBE_CONVENTIONS * has_probes(part)}"
                     f"{MEMORY_NOTE if part['peak_gpu_mb'].notna().any() else ''}\n")
     return "\n".join(text)
 

@@ -170,12 +170,12 @@ class DeviceCrops:
 
 
 def training_loader(dataset, batch_size: int, generator: torch.Generator, workers: int, settings: LoaderSettings,
-                    device: torch.device, crop_generator: torch.Generator):
+                    device: torch.device, crop_generator: torch.Generator, drop_last: bool = False):
     """A task's shuffled training batches, in the order ``DataLoader(dataset, batch_size, shuffle=True,
-    generator=generator)`` draws them (the same base-seed and permutation draws from ``generator``)."""
+    drop_last=drop_last, generator=generator)`` draws them (the same base-seed and permutation draws)."""
     fetch = BatchFetch(dataset, uint8_crops=settings.augment_on_device)
     loader = DataLoader(fetch, batch_size=None, sampler=BatchSampler(RandomSampler(fetch, generator=generator),
-                                                                     batch_size, drop_last=False),
+                                                                     batch_size, drop_last=drop_last),
                         num_workers=workers, generator=generator,
                         pin_memory=settings.pin_memory and device.type == "cuda",
                         persistent_workers=settings.persistent_workers and workers > 0)

@@ -1,5 +1,6 @@
 """Paper figures drawn from result files only: the T×T score matrix as a heatmap, per-task curves over the
-training sequence, the stability–plasticity scatter and grouped bars of the summaries.
+training sequence, the stability–plasticity scatter and grouped bars of the summaries; for runs with
+linear probes (readout.py), R beside P and their gap, and where each run forgets (features or head).
 
 Each ``*_figure`` function returns a matplotlib Figure built from arrays or frames; ``figures`` makes
 every figure of a selection (so tests can check what is drawn) and ``write_all`` saves them as PDF, PNG
@@ -21,12 +22,13 @@ import seaborn as sns
 from matplotlib.patches import Rectangle
 from seaborn.utils import relative_luminance
 
-from . import conventions, style
+from . import conventions, metrics, results, style
 from .conventions import HIGHER_IS_BETTER, SIGN_NOTES, axis_label, metric_name
 from .selection import Selection
 
 BARS = ("average", "forgetting", "bwt")
 CHANCE = 0.5  # AUC of a random detector, and accuracy on the balanced test sets
+DIVERGING = "PuOr"  # ColorBrewer's purple–orange: colour-blind safe, white at zero (for signed gaps)
 
 
 def _width(tasks: int) -> float:
@@ -40,22 +42,32 @@ def matrix_figure(matrix: np.ndarray, tasks: list[str], title: str, *, metric: s
     t = len(tasks)
     with style.paper():
         figure, ax = plt.subplots(figsize=(_width(t), _width(t) * 0.82))
-        sns.heatmap(matrix, ax=ax, annot=True, fmt=".2f", cmap=style.SEQUENTIAL, square=True,
-                    vmin=min(CHANCE, np.nanmin(matrix)) if vmin is None else vmin, vmax=1.0,
-                    xticklabels=tasks, yticklabels=tasks, linewidths=0.5, linecolor="white",
-                    annot_kws={"size": 7 if t <= 6 else 6},
-                    cbar_kws={"label": metric_name(metric), "shrink": 0.85})
-        _readable_annotations(ax, matrix)
-        for j in range(t):
-            ax.add_patch(Rectangle((j, j), 1, 1, fill=False, edgecolor="black", linewidth=1.4, clip_on=False))
-        ax.set_xlabel("Tested on task j")
-        ax.set_ylabel("After training task i")
-        ax.tick_params(axis="x", labelrotation=35)
-        plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
-        ax.tick_params(axis="y", labelrotation=0)
-        ax.tick_params(length=0)
+        _heatmap(ax, matrix, tasks, vmin=min(CHANCE, np.nanmin(matrix)) if vmin is None else vmin, vmax=1.0,
+                 cmap=style.SEQUENTIAL, colour_label=metric_name(metric))
         ax.set_title(title)
     return figure
+
+
+def _heatmap(ax: plt.Axes, matrix: np.ndarray, tasks: list[str], *, vmin: float, vmax: float, cmap,
+             colour_label: str | None, fmt: str = ".2f", labels: bool = True, text_size: float | None = None,
+             colour_axis: plt.Axes | None = None) -> None:
+    """One annotated T×T heatmap with the diagonal outlined and the axes named (row i = after task i); its
+    colour bar beside it, in ``colour_axis`` if given, or none when ``colour_label`` is None (a neighbour on
+    the same scale has it)."""
+    t = len(tasks)
+    sns.heatmap(matrix, ax=ax, annot=True, fmt=fmt, cmap=cmap, square=True, vmin=vmin, vmax=vmax,
+                xticklabels=tasks, yticklabels=tasks if labels else False, linewidths=0.5, linecolor="white",
+                annot_kws={"size": text_size or (7 if t <= 6 else 6)}, cbar=colour_label is not None,
+                cbar_ax=colour_axis, cbar_kws={"label": colour_label} | ({} if colour_axis else {"shrink": 0.85}))
+    _readable_annotations(ax, matrix)
+    for j in range(t):
+        ax.add_patch(Rectangle((j, j), 1, 1, fill=False, edgecolor="black", linewidth=1.4, clip_on=False))
+    ax.set_xlabel("Tested on task j")
+    ax.set_ylabel("After training task i" if labels else "")
+    ax.tick_params(axis="x", labelrotation=35)
+    plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
+    ax.tick_params(axis="y", labelrotation=0)
+    ax.tick_params(length=0)
 
 
 def _readable_annotations(ax: plt.Axes, matrix: np.ndarray) -> None:
@@ -104,8 +116,9 @@ def _legend_below(figure: plt.Figure, title: str, columns: int) -> None:
 
 def _by_run(seed_summaries: pd.DataFrame) -> pd.DataFrame:
     """Mean, s.d. and count over seeds of every summary, one row per run, in the selection's order."""
+    keys = [key for key in HIGHER_IS_BETTER if key in seed_summaries]
     grouped = seed_summaries.groupby("label", sort=False)
-    spread = grouped[list(HIGHER_IS_BETTER)].agg(["mean", "std"]).fillna({(k, "std"): 0.0 for k in HIGHER_IS_BETTER})
+    spread = grouped[keys].agg(["mean", "std"]).fillna({(k, "std"): 0.0 for k in keys})
     spread[("seeds", "n")] = grouped.size().astype(int)
     return spread
 
@@ -152,6 +165,88 @@ def summary_bars_figure(seed_summaries: pd.DataFrame, *, metric: str = "auc") ->
     return figure
 
 
+def probe_matrices_figure(detector: np.ndarray, probe: np.ndarray, tasks: list[str], title: str, *,
+                          metric: str = "auc") -> plt.Figure:
+    """The detector's R, the linear probes' P (same colour scale) and their gap P − R side by side, each cell
+    annotated: cells that are dark in R but bright in P are forgetting in the head, not in the features.
+    The cells the readout gap averages (past tasks, after the last task) are outlined in the gap panel."""
+    t = len(tasks)
+    gap = probe - detector
+    past = gap[-1, :-1]
+    reach = max(0.1, float(np.nanmax(np.abs(gap))))
+    low = min(CHANCE, float(np.nanmin(detector)), float(np.nanmin(probe)))
+    name = metric_name(metric)
+    with style.paper():
+        figure, (r_ax, p_ax, p_bar, gap_ax, gap_bar) = plt.subplots(
+            1, 5, figsize=(style.FULL_WIDTH, 0.38 * style.FULL_WIDTH), layout="constrained",
+            gridspec_kw={"width_ratios": [1, 1, 0.05, 1, 0.05]})
+        size = 6.5 if t <= 6 else 5
+        _heatmap(r_ax, detector, tasks, vmin=low, vmax=1.0, cmap=style.SEQUENTIAL, colour_label=None, text_size=size)
+        _heatmap(p_ax, probe, tasks, vmin=low, vmax=1.0, cmap=style.SEQUENTIAL, colour_label=name, labels=False,
+                 text_size=size, colour_axis=p_bar)
+        _heatmap(gap_ax, gap, tasks, vmin=-reach, vmax=reach, cmap=DIVERGING, colour_label=f"P − R ({name})",
+                 fmt="+.2f", labels=False, text_size=size - 0.5, colour_axis=gap_bar)
+        for j in range(t - 1):
+            gap_ax.add_patch(Rectangle((j, t - 1), 1, 1, fill=False, edgecolor="black", linewidth=1.0,
+                                       linestyle=(0, (2, 1)), clip_on=False))
+        r_ax.set_title(f"R: the detector's own head\nforgetting {_signed(_forgetting(detector))}")
+        p_ax.set_title(f"P: re-fitted linear probe\nforgetting {_signed(_forgetting(probe))}")
+        gap_ax.set_title(f"P − R: readout gap\ndashed cells' mean {_signed(np.nanmean(past)) if past.size else 'n/a'}")
+        figure.suptitle(title)
+    return figure
+
+
+def _forgetting(matrix: np.ndarray) -> float:
+    value = metrics.forgetting(matrix)
+    return np.nan if value is None else value
+
+
+def _signed(value: float) -> str:
+    return "n/a" if not np.isfinite(value) else f"{value:+.3f}"
+
+
+def forgetting_location_figure(probe_summaries: pd.DataFrame, *, metric: str = "auc") -> plt.Figure:
+    """Where each run forgets: representation forgetting (the probes' own) against readout forgetting (the
+    detector's minus the probes'), one point per run, error bars ± 1 s.d. over seeds. Their sum is the
+    detector's forgetting; above the diagonal most of it is in the head (a re-fitted head would undo it),
+    below it the features themselves forgot (replay or distillation)."""
+    runs = _by_run(probe_summaries)
+    with style.paper():
+        figure, ax = plt.subplots(figsize=(style.COLUMN_WIDTH, 3.2), layout="constrained")
+        ax.axhline(0, color="0.5", linewidth=0.6)
+        ax.axvline(0, color="0.5", linewidth=0.6)
+        for k, (run_label, row) in enumerate(runs.iterrows()):
+            ax.errorbar(row[("repr_forgetting", "mean")], row[("readout_forgetting", "mean")],
+                        xerr=row[("repr_forgetting", "std")], yerr=row[("readout_forgetting", "std")],
+                        fmt=style.marker(k), color=style.colour(k), markersize=5,
+                        label=f"{run_label} (n = {int(row[('seeds', 'n')])})")
+        ax.margins(0.15)
+        low, high = min(ax.get_xlim()[0], ax.get_ylim()[0]), max(ax.get_xlim()[1], ax.get_ylim()[1])
+        ax.plot([low, high], [low, high], color="0.35", linestyle="--", linewidth=0.8, zorder=0)
+        ax.set_xlim(low, high)
+        ax.set_ylim(low, high)
+        ax.set_aspect("equal")
+        note = {"transform": ax.transAxes, "fontsize": 7, "color": "0.3",
+                "bbox": {"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.5}}
+        ax.text(0.03, 0.97, "mostly in the head:\nre-fit the readout", va="top", ha="left", **note)
+        ax.text(0.97, 0.03, "mostly in the features:\nreplay or distil", va="bottom", ha="right", **note)
+        ax.set_xlabel(axis_label("repr_forgetting", metric))
+        ax.set_ylabel(fill(axis_label("readout_forgetting", metric), 38))
+        _legend_below(figure, "error bars: ± 1 s.d. over n seeds; dashed: equal shares", columns=2)
+    return figure
+
+
+def probe_summaries(selection: Selection, metric: str = "auc") -> pd.DataFrame:
+    """One row per (run, seed) with probes: the run's label, the seed, representation and readout forgetting."""
+    rows = [{"label": selection.label(run), "seed": seed,
+             "repr_forgetting": block["summary"][metric]["forgetting"],
+             "readout_forgetting": block["summary"][metric]["readout_forgetting"]}
+            for run in selection.runs for seed, block in zip(selection.seeds(run), selection.probes(run))
+            if block is not None]
+    return pd.DataFrame(rows, columns=["label", "seed", "repr_forgetting", "readout_forgetting"], dtype=object
+                        ).astype({"repr_forgetting": float, "readout_forgetting": float})
+
+
 def seed_summaries(selection: Selection, metric: str = "auc") -> pd.DataFrame:
     """One row per (run, seed): the run's display label, the seed and its summaries."""
     frames = [selection.summaries(run, metric).reset_index().assign(run=run, label=selection.label(run))
@@ -177,9 +272,20 @@ def figures(selection: Selection, metric: str = "auc", *, seed_matrices: bool = 
                matrix_figure(matrices.mean(axis=0), tasks, mean_title, metric=metric, vmin=lowest))
         yield (f"{metric}-per-task--{run}",
                task_curves_figure(matrices, selection.initial(run, metric), tasks, name, metric=metric))
+        probed = [k for k, block in enumerate(selection.probes(run)) if block is not None]
+        if probed:
+            probes = np.stack([results.as_matrix(selection.probes(run)[k]["matrices"][metric]) for k in probed])
+            title = f"{name}: mean of {len(probed)} seed{'s' * (len(probed) > 1)} with probes " \
+                    f"({', '.join(str(seeds[k]) for k in probed)})"
+            yield (f"{metric}-probe-matrix--{run}",
+                   probe_matrices_figure(matrices[probed].mean(axis=0), probes.mean(axis=0), tasks, title,
+                                         metric=metric))
     summaries = seed_summaries(selection, metric)
     yield f"{metric}-stability-plasticity", stability_plasticity_figure(summaries, metric=metric)
     yield f"{metric}-summary-bars", summary_bars_figure(summaries, metric=metric)
+    located = probe_summaries(selection, metric)
+    if not located.empty:
+        yield f"{metric}-forgetting-location", forgetting_location_figure(located, metric=metric)
 
 
 def write_all(selection: Selection, output: Path, *, metric: str = "auc", formats=style.FORMATS,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import metrics
+from . import metrics, readout
 
 log = logging.getLogger("dfcl")
 
@@ -32,17 +32,23 @@ class SeedProgress:
     warnings: list[str] = field(default_factory=list)
     elapsed: float = 0.0  # wall seconds of earlier, interrupted segments of this seed
     resumed_from: list[int] = field(default_factory=list)  # tasks already done at each resume
+    initial_probe: dict[str, Any] | None = None  # the linear probes' row of the untrained model (probe.probe_row)
+    probe_rows: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def completed(self) -> int:
         return len(self.rows)
 
-    def set_initial(self, row: dict[str, list[float]], scores: list[np.ndarray], labels: list[np.ndarray]) -> None:
-        self.initial, self.initial_scores, self.labels = row, scores, labels
+    def set_initial(self, row: dict[str, list[float]], scores: list[np.ndarray], labels: list[np.ndarray], *,
+                    probe: dict[str, Any] | None = None) -> None:
+        self.initial, self.initial_scores, self.labels, self.initial_probe = row, scores, labels, probe
         self._check("the untrained model", scores)
 
     def add_row(self, row: dict[str, list[float]], scores: list[np.ndarray], *, train_seconds: float,
-                eval_seconds: float, epoch_losses: list[float], peak_memory_mb: float | None = None) -> None:
+                eval_seconds: float, epoch_losses: list[float], probe: dict[str, Any] | None = None,
+                peak_memory_mb: float | None = None) -> None:
+        if probe is not None:
+            self.probe_rows.append(probe)
         self.rows.append(row)
         self.score_rows.append(scores)
         self.train_seconds.append(train_seconds)
@@ -76,7 +82,8 @@ class SeedProgress:
                 "train_seconds": self.train_seconds, "eval_seconds": self.eval_seconds,
                 "checkpoint_seconds": self.checkpoint_seconds, "epoch_losses": self.epoch_losses,
                 "peak_memory_mb": self.peak_memory_mb,
-                "warnings": self.warnings, "elapsed": self.elapsed, "resumed_from": self.resumed_from}
+                "warnings": self.warnings, "elapsed": self.elapsed, "resumed_from": self.resumed_from,
+                "initial_probe": self.initial_probe, "probe_rows": self.probe_rows}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "SeedProgress":
@@ -87,7 +94,8 @@ class SeedProgress:
                    train_seconds=state["train_seconds"], eval_seconds=state["eval_seconds"],
                    checkpoint_seconds=state["checkpoint_seconds"], epoch_losses=state["epoch_losses"],
                    peak_memory_mb=state.get("peak_memory_mb", [None] * len(state["rows"])),
-                   warnings=state["warnings"], elapsed=state["elapsed"], resumed_from=state["resumed_from"])
+                   warnings=state["warnings"], elapsed=state["elapsed"], resumed_from=state["resumed_from"],
+                   initial_probe=state["initial_probe"], probe_rows=state["probe_rows"])
 
     # --- the result file's fields ----------------------------------------------------------------
 
@@ -109,4 +117,6 @@ class SeedProgress:
             "training": {"loss": [float(np.mean(e)) if e else None for e in self.epoch_losses],
                          "loss_per_epoch": self.epoch_losses},
             "warnings": self.warnings,
+            **({"probe": readout.block(self.initial_probe, self.probe_rows, matrices)}
+               if self.initial_probe is not None else {}),
         }

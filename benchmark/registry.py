@@ -60,8 +60,24 @@ class Registry:
             known = ", ".join(resolved) or "none"
             raise ConfigError(f"{self.kind} {name!r} has no parameter {', '.join(map(repr, unknown))}; "
                               f"its parameters: {known}")
-        resolved.update(overrides or {})
+        for key, value in (overrides or {}).items():
+            resolved[key] = self._checked(name, key, resolved[key], value)
         return resolved
+
+    def _checked(self, name: str, key: str, default: Any, value: Any) -> Any:
+        """``value`` for a parameter whose default is a number or a flag must be one too (an int where the
+        default is a float, and a whole float such as 5e2 where it is an int, are converted); other
+        parameters are the factory's to check."""
+        kind = type(default)
+        ok = (kind is bool and isinstance(value, bool)) or (
+            kind is int and isinstance(value, (int, float)) and not isinstance(value, bool)
+            and float(value).is_integer()) or (
+            kind is float and isinstance(value, (int, float)) and not isinstance(value, bool))
+        if kind in (bool, int, float) and not ok:
+            expected = {bool: "true or false", int: "an integer", float: "a number"}[kind]
+            raise ConfigError(f"{self.kind} {name}: parameter {key} expects {expected} (default {default!r}), "
+                              f"got {value!r}")
+        return float(value) if kind is float else int(value) if kind is int else value
 
     def summary(self, name: str) -> str:
         """The first paragraph of the factory's docstring, on one line."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import metrics
+from . import metrics, readout
 from .errors import ResultError
 
 SCHEMA_VERSION = 2  # 2 added the training losses ("training") and the run's warnings; 1 is read and upgraded
@@ -37,6 +37,16 @@ def checked_dir(path: Path | str, flag: str, *, must_exist: bool = False) -> Pat
         raise ResultError(f"{flag} {path}: no such folder (check the path; result files live in "
                           f"<results>/<scenario>/<strategy>--<detector>/seed<N>.json)")
     return folder
+
+
+def checked_output(path: Path | str, flag: str) -> Path:
+    """An output file from the user, ``~`` expanded: not an existing folder, and its folder not a file."""
+    file = Path(os.path.expanduser(str(path)))
+    if file.is_dir():
+        raise ResultError(f"{flag} {path}: is a folder; name the file to write")
+    if file.parent.exists() and not file.parent.is_dir():
+        raise ResultError(f"{flag} {path}: {file.parent} is a file, not a folder")
+    return file
 
 
 def run_dir(results_dir: Path, scenario: str, strategy_label: str, detector: str) -> Path:
@@ -158,6 +168,8 @@ def validate(result: dict[str, Any], path: Path | str = "<result>") -> None:
                 stored is not None and value is not None and math.isclose(stored, value, abs_tol=1e-9))
             if not same:
                 _fail(path, f"summary.{name}.{key} = {stored} but the matrices give {value}")
+    if "probe" in result:  # optional: linear probes on the frozen features (benchmark/readout.py)
+        readout.check(result["probe"], result["matrices"], path)
     missing = [key for key in PROVENANCE_KEYS if key not in result["provenance"]]
     if missing:
         _fail(path, f"provenance lacks {missing}")

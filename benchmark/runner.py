@@ -26,7 +26,7 @@ import scenarios
 import strategies
 from scenarios import Scenario
 
-from . import checkpoints, detectors, feature_cache, locks, precision, provenance, results, rng
+from . import audit, checkpoints, detectors, feature_cache, locks, precision, probe, provenance, results, rng
 from .errors import ConfigError, ResultError
 from .evaluation import evaluate_row
 from .loader import LoaderSettings, default_workers
@@ -57,6 +57,7 @@ class RunRequest:
     force: bool = False
     save_scores: bool = True
     keep_checkpoints: bool = False  # keep seed<N>.ckpt/ after the result is written
+    probe: bool = True  # linear probes on the frozen features after every task (benchmark/probe.py)
     precision: str = "auto"  # bf16 | fp16 | fp32; auto: bf16 on CUDA devices that support it, else fp32
     pin_memory: bool | None = None  # loader choices; None: chosen for the device (loader.LoaderSettings)
     persistent_workers: bool | None = None
@@ -104,6 +105,7 @@ def resolve_config(request: RunRequest, scenario: Scenario, device: torch.device
         "detector": {"name": request.detector,
                      "params": detectors.REGISTRY.params(request.detector, request.detector_params)},
         "train": asdict(train),
+        "evaluation": {"probe": bool(request.probe)},  # probed and unprobed seeds are not one run
         **({"precision": chosen.name} if chosen.mixed else {}),
     }
     return results.jsonable(config), train
@@ -168,11 +170,21 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
     strategy = strategies.create(request.strategy, model, setup, **config["strategy"]["params"])
     stream = list(training_stream(scenario))
     tests = [task.test for task in scenario.tasks]
+    probing = request.probe and probe.supported(strategy.model)
+    if request.probe and not probing:
+        log.info("%s: no probes, the %s model has no features()", label, request.strategy)
 
     def evaluate(desc: str):
         with chosen.autocast():
             return evaluate_row(strategy.model, tests, device, train.eval_batch_size, train.num_workers,
-                                desc=f"{label} {desc}")
+                                desc=f"{label} {desc}", features=probing)
+
+    def probe_row(test_features):
+        if not probing:
+            return None
+        with chosen.autocast():
+            return probe.probe_row(strategy.model, scenario.tasks, device, batch_size=train.eval_batch_size,
+                                   seed=seed, num_workers=train.num_workers, test_features=test_features)
 
     path = results.result_path(request.results_dir, scenario.name, config["strategy"]["label"], request.detector, seed)
     folder = checkpoints.directory(path)
@@ -186,20 +198,22 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
         log.info("resuming %s seed %d from task %d/%d", run_name, seed, progress.completed + 1, len(stream))
     else:
         progress = SeedProgress(scenario.task_names)
-        progress.set_initial(*evaluate("initial"))
+        row, scores, labels, test_features = evaluate("initial")
+        progress.set_initial(row, scores, labels, probe=probe_row(test_features))
     for index in range(progress.completed, len(stream)):
         memory.start_task()
         tick = time.perf_counter()
         strategy.train(stream[index], num_workers=train.num_workers, reset_optimizer_state=train.reset_optimizer)
         train_seconds = time.perf_counter() - tick
         tick = time.perf_counter()
-        row, scores, _ = evaluate(f"after task {index + 1}")
+        row, scores, _, test_features = evaluate(f"after task {index + 1}")
         progress.add_row(row, scores, train_seconds=train_seconds, eval_seconds=time.perf_counter() - tick,
-                         epoch_losses=setup.loss_monitor.epochs, peak_memory_mb=memory.task_peak_mb())
+                         epoch_losses=setup.loss_monitor.epochs, probe=probe_row(test_features),
+                         peak_memory_mb=memory.task_peak_mb())
         tick = time.perf_counter()
         checkpoints.save(folder, index + 1, {
-            **identity, "strategy": checkpoints.capture(strategy), "rng": rng.state(),
-            "progress": {**progress.state(), "elapsed": progress.elapsed + time.perf_counter() - start}})
+            **identity, "strategy": checkpoints.capture(strategy, optimizer=not train.reset_optimizer),
+            "rng": rng.state(), "progress": {**progress.state(), "elapsed": progress.elapsed + time.perf_counter() - start}})
         progress.checkpoint_seconds.append(time.perf_counter() - tick)
         seen = " ".join(f"{v:.3f}" for v in row["auc"][:index + 1])
         log.info("%s | task %d/%d %s | train %.1f s | AUC on tasks so far: %s", label, index + 1,
@@ -238,6 +252,19 @@ def cached_inputs(scenario: Scenario, detector: str, config: dict[str, Any], tra
                                               train.num_workers)
 
 
+def file_cue_flags(scenario: Scenario) -> list[dict[str, Any]]:
+    """The shortcut audit's cheap part (file format, size, compression, metadata), before any training: what it
+    flags is said now and recorded in every result, and the leaderboard marks those rows (``audit``)."""
+    if scenario.source != "folder":
+        return []
+    flags = audit.file_level_flags(scenario)
+    for flag in flags:
+        log.warning("shortcut audit: %s/%s %s separates real from fake with AUC %.2f (%s); fix to try: %s",
+                    flag["task"], flag["split"], flag["cue"], flag["auc"],
+                    "beyond chance" if flag["beyond_chance"] else "may be chance", flag["fix"])
+    return flags
+
+
 def run(request: RunRequest, scenario: Scenario | None = None) -> list[RunOutcome]:
     """Every seed of a request; finished seeds stay on disk whatever happens to later ones, and a seed that
     another process is running is left to it."""
@@ -252,6 +279,7 @@ def run(request: RunRequest, scenario: Scenario | None = None) -> list[RunOutcom
                                           data_root=request.data_root)
     config, train = resolve_config(request, scenario, device)
     digest = config_hash(config)
+    flags = file_cue_flags(scenario)
     outcomes, inputs = [], None
     for seed in request.seeds:
         path = results.result_path(request.results_dir, scenario.name, config["strategy"]["label"],
@@ -271,6 +299,7 @@ def run(request: RunRequest, scenario: Scenario | None = None) -> list[RunOutcom
                 checkpoints.remove(checkpoints.directory(path))
             inputs = inputs or cached_inputs(scenario, request.detector, config, train, device)
             result, progress = run_seed(request, inputs, config, train, seed, device)
+            result["provenance"]["audit_flags"] = flags
             if request.save_scores:
                 _save_scores(path, progress)
             else:  # never leave another run's raw scores beside this result

@@ -49,6 +49,10 @@ class Selection:
         return pd.DataFrame([r["summary"][metric] for r in rows["result"]], index=pd.Index(rows["seed"], name="seed"),
                             dtype=float)
 
+    def probes(self, run: str) -> list[dict | None]:
+        """Every seed's probe block (``readout.py``), None for a seed run without probes."""
+        return [r.get("probe") for r in self._rows(run)["result"]]
+
     def scores(self, run: str) -> list[dict[str, np.ndarray]] | None:
         """Every seed's raw scores, or None when any seed was run without saving them (``--no-scores``)."""
         rows = self._rows(run)

@@ -6,6 +6,7 @@ when the results do.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 from pathlib import Path
 
@@ -15,6 +16,8 @@ matplotlib.use("Agg")  # files only; never needs a display
 
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
+
+from .results import write_atomic  # noqa: E402
 
 logging.getLogger("fontTools").setLevel(logging.WARNING)  # it logs every glyph it embeds in a PDF at INFO
 
@@ -62,7 +65,8 @@ def paper():
 
 
 def save(figure: plt.Figure, stem: Path, formats=FORMATS) -> list[Path]:
-    """Write ``stem.pdf``, ``stem.png``, ``stem.svg`` and close the figure."""
+    """Write ``stem.pdf``, ``stem.png``, ``stem.svg`` (each atomically: a kill never leaves a truncated
+    figure) and close the figure."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     figure.canvas.draw()  # settle the layout once, so that every format gets the same geometry
@@ -70,7 +74,9 @@ def save(figure: plt.Figure, stem: Path, formats=FORMATS) -> list[Path]:
     with paper():  # the savefig settings (dpi, tight box, font embedding) are read when saving
         for fmt in formats:
             path = stem.with_name(f"{stem.name}.{fmt}")
-            figure.savefig(path, format=fmt, metadata=METADATA[fmt])
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format=fmt, metadata=METADATA[fmt])
+            write_atomic(path, buffer.getvalue())
             paths.append(path)
     plt.close(figure)
     return paths

@@ -195,14 +195,14 @@ class LossMonitor(NoStateAcrossTasks, SupervisedPlugin):
         losses = losses.detach().float().cpu()  # the one wait for the device per check
         if len(losses):
             self.recent = float(losses.mean())
-        bad = (~torch.isfinite(losses)).nonzero()
-        if len(bad):
-            at = int(bad[0])
+        finite = torch.isfinite(losses.reshape(len(losses), -1)).all(dim=1)
+        if not bool(finite.all()):
+            at = int((~finite).nonzero()[0, 0])
             raise DivergenceError(
-                f"{self.label}: the training loss became {float(losses[at])} at task "
+                f"{self.label}: the training loss became {losses[at].reshape(-1)[0].item()} at task "
                 f"{strategy.clock.train_exp_counter + 1}, epoch {strategy.clock.train_exp_epochs + 1}, iteration "
                 f"{first + at + 1}: training diverged. Lower the learning rate (--lr), or train in full precision "
-                f"(--precision fp32). No result was written; the checkpoint of the last finished task is kept.")
+                f"(--precision fp32). No result was written; the checkpoints of the tasks already finished are kept.")
 
 
 class SeededTrainLoader(NoStateAcrossTasks, SupervisedPlugin):
@@ -219,10 +219,12 @@ class SeededTrainLoader(NoStateAcrossTasks, SupervisedPlugin):
         self.setup = setup
 
     def before_training_exp(self, strategy, num_workers: int = 0, **kwargs):
-        task = strategy.clock.train_exp_counter
-        strategy.dataloader = training_loader(strategy.adapted_dataset, strategy.train_mb_size,
-                                              self.setup.train_generator(task), num_workers, self.setup.loader,
-                                              self.setup.device, self.setup.generator("train-crops", task))
+        task, dataset = strategy.clock.train_exp_counter, strategy.adapted_dataset
+        # A last batch of one image breaks BatchNorm in training (one value per channel): drop it, and only it.
+        lone_last = len(dataset) % strategy.train_mb_size == 1
+        strategy.dataloader = training_loader(dataset, strategy.train_mb_size, self.setup.train_generator(task),
+                                              num_workers, self.setup.loader, self.setup.device,
+                                              self.setup.generator("train-crops", task), drop_last=lone_last)
 
 
 class MixedPrecision(SupervisedPlugin):

@@ -189,8 +189,6 @@ def fretal(model, setup, *, temperature: float = 20.0, alpha: float = 0.5, bins:
     if float(temperature) <= 0 or not 0 <= float(alpha) <= 1 or int(bins) < 1 or not 0 <= float(cutmix_prob) <= 1:
         raise ConfigError(f"fretal: temperature must be > 0, alpha and cutmix_prob in [0, 1] and bins ≥ 1, got "
                           f"temperature={temperature}, alpha={alpha}, cutmix_prob={cutmix_prob}, bins={bins}")
-    if not isinstance(batchnorm_eval, bool):
-        raise ConfigError(f"fretal: batchnorm_eval must be true or false, got {batchnorm_eval!r}")
     plugins = [OppositeLabelCutMix(float(cutmix_prob))] if float(cutmix_prob) > 0 else []
     return FReTAL(temperature=float(temperature), alpha=float(alpha), bins=int(bins), kd_form=kd_form,
                   batchnorm_eval=batchnorm_eval, **setup.template_kwargs(model, plugins=plugins))

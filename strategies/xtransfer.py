@@ -12,6 +12,7 @@ from avalanche.training.templates import SupervisedTemplate
 from torch import nn
 
 from benchmark.checkpoints import NoStateAcrossTasks
+from benchmark.detectors.heads import attach, forward_features
 from benchmark.errors import ConfigError
 from benchmark.losses import fake_logit, pairwise_auc_loss
 
@@ -48,10 +49,14 @@ class TwinNetworks(nn.Module):
             return average_probabilities(anchor_logits, adapter_logits)
         return anchor_logits if self.prediction == "anchor" else adapter_logits
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """What the pair knows: both networks' features side by side (what the linear probes read)."""
+        return torch.cat([self.anchor.features(x), self.adapter.features(x)], dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.prediction == "ensemble":
-            return self.predict(self.anchor(x), self.adapter(x))
-        return getattr(self, self.prediction)(x)
+        anchor, adapter = self.anchor(x), self.adapter(x)
+        features = torch.cat([forward_features(anchor, "anchor"), forward_features(adapter, "adapter")], dim=1)
+        return attach(self.predict(anchor, adapter), features=features)
 
     def criterion(self) -> nn.Module:
         return self.anchor.criterion() if hasattr(self.anchor, "criterion") else nn.CrossEntropyLoss()

@@ -250,3 +250,18 @@ def test_gan_trio_confounds_its_readme_names_are_found(tmp_path):
     assert _flagged(rows) == {"all": {"std", "grey_share"}}
     assert {(row.task, row.cue) for row in rows if row.flagged} == {
         ("pix2pix", "std"), ("pix2pix", "grey_share"), ("stylegan2", "grey_share")}
+
+
+def test_a_run_on_a_folder_scenario_records_its_flagged_file_cues_and_the_leaderboard_marks_it(planted, tmp_path):
+    from benchmark import results
+    from benchmark.cli import main
+
+    spec, root = planted
+    argv = ["-q", "run", "--scenario", str(spec), "--data-root", str(root), "--strategy", "naive", "--epochs", "1",
+            "--scenario-param", "crop=32", "--results-dir", str(tmp_path), "--leaderboard", str(tmp_path / "b.md")]
+    assert main(argv) == 0
+    result = results.load(tmp_path / "toy" / "naive--smallcnn" / "seed0.json")
+    cues = {flag["cue"] for flag in result["provenance"]["audit_flags"]}
+    assert {"format", "width", "height"} <= cues
+    board = (tmp_path / "b.md").read_text()
+    assert "⚑" in board and "format" in board

@@ -42,6 +42,12 @@ def interrupt_after(monkeypatch, task: int) -> None:
     monkeypatch.setattr(checkpoints, "save", save_then_die)
 
 
+def _probe_matrices(result: dict):
+    probe = result.get("probe")
+    assert probe is not None, "every registered strategy's model exposes features(): each run is probed"
+    return probe["matrices"], probe["initial"], probe["chosen_C"]
+
+
 def final_weights(outcome) -> dict[str, torch.Tensor]:
     folder = checkpoints.directory(outcome.path)
     saved = torch.load(folder / "task3.pt", weights_only=True)  # nothing pickled: weights_only loads it
@@ -63,6 +69,7 @@ def test_a_resumed_run_ends_bit_for_bit_where_an_uninterrupted_one_does(strategy
     assert resumed.result["matrices"] == straight.result["matrices"]
     assert resumed.result["initial"] == straight.result["initial"]
     assert resumed.result["training"] == straight.result["training"]
+    assert _probe_matrices(resumed.result) == _probe_matrices(straight.result)
     assert resumed.result["provenance"]["resumed_from_task"] == [1]
     expected, found = final_weights(straight), final_weights(resumed)
     assert expected.keys() == found.keys()

@@ -85,3 +85,13 @@ def test_a_detector_is_described_by_its_name_and_the_parameters_it_changed():
     assert detectors.describe("smallcnn", {"widths": [16, 32, 64, 64]}) == "smallcnn"  # a list read from JSON
     assert detectors.describe("cmfl", detectors.REGISTRY.params("cmfl", {"encoder": "small"})) == "cmfl encoder=small"
     assert detectors.describe("hrr", {"encoder": "small", "sigma": 2.0}) == "hrr encoder=small sigma=2.0"
+
+
+def test_weights_of_another_shape_name_the_first_misfit_and_both_shapes(tmp_path):
+    state = torchvision.models.resnet18(weights=None).state_dict()
+    state["layer2.0.conv1.weight"] = torch.zeros(128, 64, 5, 5)
+    path = tmp_path / "resnet18.pth"
+    torch.save(state, path)
+    with pytest.raises(ConfigError, match=rf"{path} does not fit this network: layer2\.0\.conv1\.weight has shape "
+                                          rf"\(128, 64, 5, 5\) in the file but \(128, 64, 3, 3\) in the network"):
+        detectors.create("resnet18", weights=str(path))

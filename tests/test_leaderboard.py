@@ -107,3 +107,29 @@ def test_every_strategy_and_paper_detector_has_three_committed_seeds():
     for run in sorted(expected):
         seeds = sorted(p.name for p in (REPO / "results" / "synthetic" / run).glob("seed*.json"))
         assert seeds == ["seed0.json", "seed1.json", "seed2.json"], f"{run}: run `make results`"
+
+
+def test_probe_columns_appear_with_probed_results_and_read_na_for_the_others(tmp_path):
+    from probed_results import with_probe
+
+    probes = [[[0.92, 0.6], [0.90, 0.95]], [[0.91, 0.6], [0.86, 0.95]]]
+    for seed, probe in enumerate(probes):
+        write_result(tmp_path, with_probe(make_result(BAD, strategy="naive", seed=seed), probe))
+    write_result(tmp_path, make_result(GOOD, strategy="joint"))
+    text = leaderboard.render(tmp_path, tmp_path / "board.md")
+    header = next(line for line in text.splitlines() if line.startswith("| Rank"))
+    titles = [c.strip() for c in header.strip("|").split("|")]
+    assert titles[-4:-2] == ["Repr. forgetting (AUC) ↓", "Readout gap (AUC)"]
+    rows = {r[1].split("]")[0].strip("["): r for r in table_rows(text)}
+    representation = [0.92 - 0.90, 0.91 - 0.86]
+    gap = [0.90 - 0.60, 0.86 - 0.60]
+    assert rows["naive"][-4] == f"{np.mean(representation):.3f} ± {np.std(representation, ddof=1):.3f}"
+    assert rows["naive"][-3] == f"{np.mean(gap):.3f} ± {np.std(gap, ddof=1):.3f}"
+    assert rows["joint"][-4:-2] == ["n/a", "n/a"]
+    assert "Readout gap = mean over j<T of P[T][j] − R[T][j]" in text
+
+
+def test_without_probed_results_the_table_has_no_probe_columns(tmp_path):
+    write_result(tmp_path, make_result(GOOD))
+    text = leaderboard.render(tmp_path, tmp_path / "board.md")
+    assert "Repr. forgetting" not in text and "Readout gap" not in text

@@ -203,3 +203,85 @@ def test_runs_are_chosen_by_name_strategy_or_pattern_in_the_order_given(tmp_path
     assert select(tmp_path, "demo", ["joint", "*--smallcnn"]).runs == ["joint--smallcnn", "ewc--smallcnn",
                                                                       "naive--smallcnn"]
     assert select(tmp_path, "demo", ["naive--*"]).runs == ["naive--cmfl", "naive--smallcnn"]
+
+
+PROBE = [  # per naive seed: the features keep the old tasks that the head forgets
+    [[0.93, 0.60, 0.62], [0.90, 0.94, 0.60], [0.88, 0.91, 0.96]],
+    [[0.90, 0.55, 0.63], [0.89, 0.92, 0.62], [0.86, 0.90, 0.95]],
+    [[0.92, 0.58, 0.60], [0.88, 0.95, 0.59], [0.87, 0.92, 0.97]],
+]
+
+
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory):
+    """naive with probes on seeds 0 and 1 (seed 2 without), joint with probes, ewc without any."""
+    from probed_results import with_probe
+
+    results_dir = tmp_path_factory.mktemp("probed")
+    for seed, (matrix, probe) in enumerate(zip(NAIVE, PROBE)):
+        result = make_result(matrix, strategy="naive", seed=seed, tasks=TASKS, initial_auc=INITIAL)
+        write_result(results_dir, with_probe(result, probe) if seed < 2 else result)
+    write_result(results_dir, with_probe(make_result(JOINT[0], strategy="joint", tasks=TASKS), JOINT[0]))
+    write_result(results_dir, make_result(JOINT[0], strategy="ewc", tasks=TASKS))
+    figures = {}
+    for stem, figure in plots.figures(select(results_dir, "demo", ["naive", "joint", "ewc"]), seed_matrices=False):
+        figures[stem] = figure
+        if "probe" not in stem and "location" not in stem:  # drawn above already; keep few figures open
+            plt.close(figure)
+    yield results_dir, figures
+    for figure in figures.values():
+        plt.close(figure)
+
+
+def test_probe_figure_shows_r_p_and_their_gap_on_one_scale_for_probed_runs_only(probed):
+    _, figures = probed
+    assert "auc-probe-matrix--ewc--smallcnn" not in figures
+    figure = figures["auc-probe-matrix--naive--smallcnn"]
+    heatmaps = [ax for ax in figure.axes if ax.texts]  # the annotated panels, not their colour bars
+    r, p, gap = (np.asarray(ax.collections[0].get_array()).reshape(3, 3) for ax in heatmaps[:3])
+    assert np.allclose(r, np.mean(NAIVE[:2], axis=0)) and np.allclose(p, np.mean(PROBE[:2], axis=0))
+    assert np.allclose(gap, p - r)
+    assert heatmaps[0].collections[0].norm.vmin == heatmaps[1].collections[0].norm.vmin  # one colour scale
+    assert [t.get_text() for t in heatmaps[2].texts][6] == f"{gap[2, 0]:+.2f}"
+    past_gap = np.mean(gap[2, :2])
+    assert f"{past_gap:+.3f}" in heatmaps[2].get_title()
+    assert "2 seeds with probes (0, 1)" in figure._suptitle.get_text()
+
+
+def test_forgetting_location_places_each_probed_run_at_its_mean_with_seed_spread(probed):
+    from benchmark import metrics
+
+    _, figures = probed
+    ax = figures["auc-forgetting-location"].axes[0]
+    points = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert len(points) == 2  # naive and joint; ewc has no probes
+    representation = [metrics.forgetting(np.array(p)) for p in PROBE[:2]]
+    readout = [metrics.forgetting(np.array(r)) - f for r, f in zip(NAIVE[:2], representation)]
+    naive = points[0][0]
+    assert naive.get_xdata()[0] == pytest.approx(np.mean(representation))
+    assert naive.get_ydata()[0] == pytest.approx(np.mean(readout))
+    y_bar = points[0].lines[2][1].get_segments()[0]
+    assert y_bar[1][1] - y_bar[0][1] == pytest.approx(2 * np.std(readout, ddof=1))
+    assert ax.get_xlabel() == "Repr. forgetting (AUC) ↓, positive = the features forgot"
+    assert ax.get_ylabel().replace("\n", " ").startswith("Readout forgetting (AUC), positive = the head forgot")
+    assert "naive (n = 2)" in [t.get_text() for t in figures["auc-forgetting-location"].legends[0].get_texts()]
+
+
+def test_cli_writes_the_probe_figures(probed, tmp_path):
+    results_dir, _ = probed
+    assert main(["plot", "--scenario", "demo", "--results-dir", str(results_dir), "--output", str(tmp_path),
+                 "--formats", "png", "--no-seed-matrices"]) == 0
+    written = {p.name for p in tmp_path.iterdir()}
+    assert {"auc-probe-matrix--naive--smallcnn.png", "auc-probe-matrix--joint--smallcnn.png",
+            "auc-forgetting-location.png"} <= written
+    assert "auc-probe-matrix--ewc--smallcnn.png" not in written
+    width_px = imread(tmp_path / "auc-forgetting-location.png").shape[1]
+    assert width_px <= style.COLUMN_WIDTH * style.RC["savefig.dpi"] * 1.02
+    width_px = imread(tmp_path / "auc-probe-matrix--naive--smallcnn.png").shape[1]
+    assert width_px <= style.FULL_WIDTH * style.RC["savefig.dpi"] * 1.02  # three panels: a two-column figure
+    for folder in ("svg-a", "svg-b"):
+        assert main(["plot", "--scenario", "demo", "--results-dir", str(results_dir), "--output",
+                     str(tmp_path / folder), "--formats", "svg", "pdf", "--runs", "naive"]) == 0
+    stems = ["auc-probe-matrix--naive--smallcnn", "auc-forgetting-location"]
+    assert all((tmp_path / "svg-a" / f"{stem}.{fmt}").read_bytes() == (tmp_path / "svg-b" / f"{stem}.{fmt}").read_bytes()
+               for stem in stems for fmt in ("svg", "pdf"))  # byte-stable, as every figure

@@ -143,3 +143,29 @@ def test_scores_that_do_not_reproduce_their_result_are_refused(tmp_path, capsys)
     assert main(["table", "--results-dir", str(tmp_path), "--resamples", "5"]) == 2
     err = capsys.readouterr().err
     assert f"{results.scores_path(mine)}: scores_after0_t0 give AUC" in err and "dfcl run --force" in err
+
+
+def test_probe_summaries_are_tabulated_where_runs_have_probes(tmp_path):
+    from probed_results import with_probe
+
+    probes = [[[0.92, 0.6], [0.90, 0.95]], [[0.91, 0.6], [0.86, 0.95]], [[0.90, 0.6], [0.89, 0.95]]]
+    for seed, (final, probe) in enumerate(zip(NAIVE_FINALS, probes)):
+        write_result(tmp_path, with_probe(make_result([[0.9, 0.5], [final, 0.95]], strategy="naive", seed=seed), probe))
+    write_result(tmp_path, make_result([[0.9, 0.5], [0.88, 0.93]], strategy="joint"))
+    frame, selection = frame_of(tmp_path)
+    rows = frame.set_index(["label", "summary"])
+    gap = [p[1][0] - f for p, f in zip(probes, NAIVE_FINALS)]
+    assert rows.loc[("naive", "readout_gap"), "mean"] == pytest.approx(np.mean(gap))
+    assert rows.loc[("naive", "readout_gap"), "std"] == pytest.approx(np.std(gap, ddof=1))
+    assert rows.loc[("naive", "repr_forgetting"), "n"] == 3 and rows.loc[("joint", "repr_forgetting"), "n"] == 0
+    assert not frame[frame["summary"] == "readout_gap"]["best"].any()  # neither direction is better
+    text = tables.markdown(frame, selection.tasks)
+    assert "| Repr. forgetting (AUC) ↓ | Readout gap (AUC) |" in text and "readout gap: probe minus detector" in text
+    joint = next(line for line in text.splitlines() if line.startswith("| joint"))
+    assert joint.endswith("| n/a | n/a |")
+    assert r"Readout gap" in tables.latex(frame, selection.tasks)
+
+
+def test_tables_without_probes_keep_their_four_summaries(three_runs):
+    frame, _ = frame_of(three_runs)
+    assert set(frame["summary"]) == {"average", "forgetting", "bwt", "fwt"}

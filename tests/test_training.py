@@ -50,3 +50,16 @@ def test_scoring_leaves_the_global_random_state_alone(two_task_scenario):
     before = torch.get_rng_state()
     evaluate_row(model, [task.test for task in two_task_scenario.tasks], torch.device("cpu"), batch_size=8)
     assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_a_last_batch_of_one_image_is_dropped_so_batchnorm_can_train(two_task_scenario):
+    """48 training images in batches of 47 leave one alone, which BatchNorm cannot normalise in training."""
+    setup = TrainSetup(TrainConfig(epochs=2, batch_size=47), torch.device("cpu"))
+    strategy = strategies.create("naive", detectors.create("efficientnet_lite0", pretrained=False, tiny=True), setup)
+    experience = next(iter(training_stream(two_task_scenario)))
+    strategy.train(experience)
+    assert strategy.clock.train_exp_iterations == 2  # one full batch per epoch, the lone image left out
+    setup = TrainSetup(TrainConfig(epochs=1, batch_size=46), torch.device("cpu"))
+    strategy = strategies.create("naive", detectors.create("smallcnn"), setup)
+    strategy.train(experience)
+    assert strategy.clock.train_exp_iterations == 2  # 46 + 2: nothing dropped

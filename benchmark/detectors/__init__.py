@@ -8,15 +8,29 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Any
+from typing import Any, Callable
 
 from ..registry import Registry
 from ..results import jsonable
 from .base import Detector
+from .weights import local_file_source
 
 REGISTRY = Registry("detector")
-register = REGISTRY.register
 available = REGISTRY.available
+WeightsSource = Callable[[dict[str, Any]], str]
+_WEIGHTS_SOURCES: dict[str, WeightsSource] = {}
+
+
+def register(name: str, *, small: dict[str, Any] | None = None, weights: WeightsSource = local_file_source):
+    """Register a detector factory (``Registry.register``) with ``weights``: where its pretrained weights
+    come from under given parameters (a local file by default), which ``dfcl list`` shows."""
+    add = REGISTRY.register(name, small=small)
+
+    def add_with_source(factory: Callable[..., Detector]) -> Callable[..., Detector]:
+        factory = add(factory)
+        _WEIGHTS_SOURCES[name] = weights
+        return factory
+    return add_with_source
 
 
 def create(name: str, **params: Any) -> Detector:
@@ -31,6 +45,14 @@ def describe(name: str, params: dict[str, Any]) -> str:
     changed = [f"{key}={value}" for key, value in jsonable(params).items()
                if key in defaults and defaults[key] != value]
     return " ".join([name, *changed])
+
+
+def weights_source(name: str, params: dict[str, Any] | None = None) -> str:
+    """Where detector ``name``'s weights come from under ``params`` (defaults for the rest), e.g. "random
+    init" or the package that ships them; nothing is built or read. A factory registered on ``REGISTRY``
+    directly is taken to read only a ``weights`` file, as ``register``'s default."""
+    resolved = REGISTRY.params(name, params)
+    return _WEIGHTS_SOURCES.get(name, local_file_source)(resolved)
 
 
 for _module in pkgutil.iter_modules(__path__):

@@ -13,7 +13,7 @@ from ..losses import cvar_loss, fake_logit, pairwise_auc_loss
 from ..sam import SharpnessAwareMinimisation
 from . import register
 from .base import Detector
-from .image_encoders import FrozenImageEncoder, image_encoder
+from .image_encoders import FrozenImageEncoder, encoder_source, image_encoder
 
 
 def mlp_blocks(width: int, depth: int = 3, dropout: float = 0.335) -> nn.Sequential:
@@ -72,16 +72,8 @@ class CLIPMLP(Detector):
             if isinstance(module, nn.Linear):
                 nn.init.kaiming_uniform_(module.weight, mode="fan_in", nonlinearity="relu")
 
-    def _embeddings(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim == 4:
-            return self.encoder(x)
-        if x.ndim != 2 or x.shape[1] != self.encoder.output_dim:
-            raise ValueError(f"clip-mlp takes images B×3×H×W or encoder embeddings B×{self.encoder.output_dim}, "
-                             f"got shape {tuple(x.shape)}")
-        return x
-
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(self._embeddings(x))
+        return self.body(self.encoder.encodings(x, "clip-mlp"))
 
     def input_encoder(self) -> FrozenImageEncoder:
         return self.encoder
@@ -93,18 +85,21 @@ class CLIPMLP(Detector):
         return [SharpnessAwareMinimisation(self.sam_rho)]
 
 
-@register("clip-mlp", small={"encoder": "tiny-random"})
+@register("clip-mlp", small={"encoder": "tiny-random"}, weights=encoder_source)
 def clip_mlp(*, encoder: str = "ViT-L-14-quickgelu", weights: str | None = None, gamma: float = 0.5,
              cvar_alpha: float = 0.8, auc_margin: float = 0.6, auc_power: float = 2.0, sam_rho: float = 0.05
              ) -> CLIPMLP:
     """Robust CLIP detector (Santosh et al., 2024): MLP on frozen CLIP image embeddings, γ·CVaR + (1−γ)·AUC
-    loss, SAM; ``encoder`` = open_clip model and ``weights`` = its local file, or ``tiny-random``.
+    loss, SAM; ``encoder`` = open_clip model and ``weights`` = its local file, or ``efficientnet_lite0`` or
+    ``tiny-random``.
 
-    The paper used OpenAI's ViT-L/14 (open_clip ``ViT-L-14-quickgelu``). ``tiny-random`` is a randomly
-    initialised 2-layer ViT (``image_encoders.tiny_random_encoder``), the same in every run, standing in
-    where no CLIP weights exist: its embeddings carry no pretraining. γ = 0.5 is the paper code's default
-    (its README also shows 0.1); the paper trains with AdamW (lr 1e-3, weight decay 0.01):
-    ``--train optimizer=adamw lr=0.001 weight_decay=0.01``.
+    The paper used OpenAI's ViT-L/14 (open_clip ``ViT-L-14-quickgelu``). Offline, where no CLIP weights
+    exist, two encoders stand in: ``efficientnet_lite0`` is EfficientNet-Lite0 with real ImageNet-1k weights
+    from the ``pretrained`` extra (1280-d pooled features at the scenario's resolution: pretrained, but *not*
+    CLIP, and the run's label says ``encoder=efficientnet_lite0``); ``tiny-random`` is a randomly initialised
+    2-layer ViT (``image_encoders.tiny_random_encoder``), the same in every run, whose embeddings carry no
+    pretraining. γ = 0.5 is the paper code's default (its README also shows 0.1); the paper trains with AdamW
+    (lr 1e-3, weight decay 0.01): ``--train optimizer=adamw lr=0.001 weight_decay=0.01``.
     """
     if not 0 <= float(gamma) <= 1:
         raise ConfigError(f"clip-mlp gamma (the CVaR weight) must be in [0, 1], got {gamma}")
