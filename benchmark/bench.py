@@ -275,7 +275,7 @@ def measure_loader(scenario: Scenario, train: TrainConfig, device: torch.device,
                     "cache_build_images_per_s": None, "build_workers": None}
         pil = best_rate(images, lambda: loader_pass(with_training_sets(scenario, lambda t: t.train.reading(None)),
                                                     train, device, settings), minimum_seconds=0.5, at_least=1)
-        workers = data_cache.default_workers()
+        workers = data_cache.available_cores()
         with fresh_cache():
             start = time.perf_counter()
             entries = [data_cache.decoded_images(t.train.images.paths, t.train.resize, decode, desc=t.name,

@@ -165,7 +165,8 @@ def _open(folder: Path, paths: list[Path]) -> DecodedImages | None:
     return DecodedImages(folder, paths, index, meta["unreadable"])
 
 
-def default_workers() -> int:
+def available_cores() -> int:
+    """The CPU cores this process may run on: one decoding process each."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
@@ -177,7 +178,7 @@ def decoded_images(paths: list[Path], resize: int | None, decode: Decoder, *, de
     found = _open(folder, paths)
     if found is None and build:
         shutil.rmtree(folder, ignore_errors=True)  # an entry of another format, or half-removed
-        _build(folder, paths, resize, decode, desc, workers or default_workers())
+        _build(folder, paths, resize, decode, desc, workers or available_cores())
         found = _open(folder, paths)
         if found is None:
             raise DataError(f"the decoded-image cache entry {folder} could not be read back after building it; "

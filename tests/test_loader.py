@@ -87,6 +87,18 @@ def test_crops_on_the_device_come_from_the_runs_stream(folder_scenario):
     assert not torch.equal(first[0][0], reference[0][0])  # only the random windows differ
 
 
+def test_kept_workers_shuffle_every_epoch_as_fresh_ones(two_task_scenario):
+    dataset = next(iter(training_stream(two_task_scenario))).dataset.train()
+
+    def labels(persistent: bool) -> list[list[int]]:
+        loader = training_loader(dataset, 5, torch.Generator().manual_seed(2), 1,
+                                 LoaderSettings(persistent_workers=persistent), CPU, torch.Generator())
+        return [batch[1].tolist() for _ in range(3) for batch in loader]
+
+    kept, fresh = labels(True), labels(False)
+    assert kept == fresh and kept[:10] != kept[10:20]  # the same, and reshuffled each epoch
+
+
 def test_loader_settings_follow_the_device():
     assert LoaderSettings.for_device(CPU) == LoaderSettings(False, False, False)
     assert LoaderSettings.for_device(torch.device("cuda")) == LoaderSettings(True, True, True)
