@@ -53,6 +53,8 @@ CONVENTIONS = (
     "Time is the mean wall time of one run on the device shown."
 )
 AUDIT_MARK = "⚑"
+MEMORY_NOTE = (" Peak GPU memory is torch's largest allocation in any one task (its training and the evaluation "
+               "after it), mean over seeds; n/a for CPU results. A device reads with its precision when not fp32.")
 
 
 def _flag_text(flag: dict) -> str:
@@ -85,6 +87,9 @@ def collect(results_dir: Path) -> pd.DataFrame:
                "seed": result["seed"],
                "config_hash": result["provenance"]["config_hash"],
                "device": result["provenance"]["device"].split(":")[0],
+               "precision": result["config"].get("precision", "fp32"),
+               "peak_gpu_mb": max((p for p in result.get("memory", {}).get("peak_mb_per_task", []) if p is not None),
+                                  default=None),
                "wall_seconds": result["provenance"]["wall_seconds"],
                "audit_flags": tuple(_flag_text(flag) for flag in result["provenance"].get("audit_flags") or []),
                **row_facts.of(result), "unverified": tuple(sorted({p.check for p in report.unverified}))}
@@ -127,9 +132,11 @@ def _columns(frame: pd.DataFrame) -> list[tuple[str, str]]:
 
 def _table(frame: pd.DataFrame, results_dir: Path, output: Path) -> str:
     columns = _columns(frame)
-    lines = ["| Rank | Strategy | Detector | Seeds | " + " | ".join(t for t, _ in columns) + " | Time / run | Device | "
-             + " | ".join(row_facts.COLUMNS) + " |",
-             "|---:|---|---|---:|" + "---|" * len(columns) + "---:|---|" + "---|" * len(row_facts.COLUMNS)]
+    memory = frame["peak_gpu_mb"].notna().any()  # a column only where some result measured it (on CUDA)
+    lines = ["| Rank | Strategy | Detector | Seeds | " + " | ".join(t for t, _ in columns) + " | Time / run |" +
+             (" Peak GPU memory |" if memory else "") + " Device | " + " | ".join(row_facts.COLUMNS) + " |",
+             "|---:|---|---|---:|" + "---|" * len(columns) + "---:|" + ("---:|" if memory else "") + "---|"
+             + "---|" * len(row_facts.COLUMNS)]
     rows = []
     for (strategy, detector), group in frame.groupby(["strategy", "detector"]):
         described = group["detector_label"].iloc[0]
@@ -140,11 +147,21 @@ def _table(frame: pd.DataFrame, results_dir: Path, output: Path) -> str:
         mark = f" {AUDIT_MARK}" if any(group["audit_flags"]) else ""
         rows.append((-group["auc.average"].mean(), strategy, detector,
                      f"[{strategy}]({link}/){mark} | {described} | {len(group)} ({seeds}) | " + " | ".join(cells) +
-                     f" | {group['wall_seconds'].mean():.0f} s | {', '.join(sorted(group['device'].unique()))} | "
-                     f"{row_facts.cells(group)} |"))
+                     f" | {group['wall_seconds'].mean():.0f} s |" + (f" {_memory_cell(group['peak_gpu_mb'])} |" if memory else "")
+                     + f" {', '.join(sorted({_device(row) for _, row in group.iterrows()}))} | {row_facts.cells(group)} |"))
     for rank, (*_, text) in enumerate(sorted(rows), start=1):
         lines.append(f"| {rank} | {text}")
     return "\n".join(lines)
+
+
+def _memory_cell(peaks: pd.Series) -> str:
+    """The mean over seeds of each seed's largest per-task CUDA peak; n/a for CPU results."""
+    peaks = peaks.dropna()
+    return f"{peaks.mean() / 1024:.2f} GiB" if len(peaks) else "n/a"
+
+
+def _device(row: pd.Series) -> str:
+    return row["device"] if row["precision"] == "fp32" else f"{row['device']} {row['precision']}"
 
 
 def _audit_note(frame: pd.DataFrame, scenario: str) -> str:
@@ -256,7 +273,8 @@ def render(results_dir: Path, output: Path) -> str:
             section += (f"Task order: {' → '.join(part['tasks'].iloc[0])}. Data fingerprint "
                         f"`{part['fingerprint'].iloc[0][:23]}…`.\n\n"
                         f"{_table(part, results_dir, output)}\n\n{_audit_note(part, scenario)}{row_facts.note(part)}"
-                        f"{CONVENTIONS}{PROBE_CONVENTIONS * has_probes(part)} {row_facts.EXPLAINED}\n")
+                        f"{CONVENTIONS}{PROBE_CONVENTIONS * has_probes(part)}"
+                        f"{MEMORY_NOTE if part['peak_gpu_mb'].notna().any() else ''} {row_facts.EXPLAINED}\n")
         if (everything["order"] != 0).any():
             section += ("\n" if not part.empty else "") + _order_section(everything)
         text.append(section)

@@ -27,6 +27,7 @@ class SeedProgress:
     train_seconds: list[float] = field(default_factory=list)
     eval_seconds: list[float] = field(default_factory=list)
     checkpoint_seconds: list[float] = field(default_factory=list)
+    peak_memory_mb: list[float | None] = field(default_factory=list)  # per task, CUDA only (provenance.MemoryMeter)
     epoch_losses: list[list[float]] = field(default_factory=list)  # per task, the mean loss of each epoch
     warnings: list[str] = field(default_factory=list)
     elapsed: float = 0.0  # wall seconds of earlier, interrupted segments of this seed
@@ -44,13 +45,15 @@ class SeedProgress:
         self._check("the untrained model", scores)
 
     def add_row(self, row: dict[str, list[float]], scores: list[np.ndarray], *, train_seconds: float,
-                eval_seconds: float, epoch_losses: list[float], probe: dict[str, Any] | None = None) -> None:
+                eval_seconds: float, epoch_losses: list[float], probe: dict[str, Any] | None = None,
+                peak_memory_mb: float | None = None) -> None:
         if probe is not None:
             self.probe_rows.append(probe)
         self.rows.append(row)
         self.score_rows.append(scores)
         self.train_seconds.append(train_seconds)
         self.eval_seconds.append(eval_seconds)
+        self.peak_memory_mb.append(peak_memory_mb)
         self.epoch_losses.append(list(epoch_losses))
         self._check(f"the model after task {self.completed} ({self.tasks[self.completed - 1]})", scores)
 
@@ -78,6 +81,7 @@ class SeedProgress:
                 "score_rows": [as_tensors(row) for row in self.score_rows],
                 "train_seconds": self.train_seconds, "eval_seconds": self.eval_seconds,
                 "checkpoint_seconds": self.checkpoint_seconds, "epoch_losses": self.epoch_losses,
+                "peak_memory_mb": self.peak_memory_mb,
                 "warnings": self.warnings, "elapsed": self.elapsed, "resumed_from": self.resumed_from,
                 "initial_probe": self.initial_probe, "probe_rows": self.probe_rows}
 
@@ -89,6 +93,7 @@ class SeedProgress:
                    score_rows=[as_arrays(row) for row in state["score_rows"]],
                    train_seconds=state["train_seconds"], eval_seconds=state["eval_seconds"],
                    checkpoint_seconds=state["checkpoint_seconds"], epoch_losses=state["epoch_losses"],
+                   peak_memory_mb=state.get("peak_memory_mb", [None] * len(state["rows"])),
                    warnings=state["warnings"], elapsed=state["elapsed"], resumed_from=state["resumed_from"],
                    initial_probe=state["initial_probe"], probe_rows=state["probe_rows"])
 
@@ -106,6 +111,9 @@ class SeedProgress:
                         for name in metrics.SUMMARISED_METRICS},
             "timing": {"train_seconds": self.train_seconds, "eval_seconds": self.eval_seconds,
                        "checkpoint_seconds": self.checkpoint_seconds},
+            "memory": {"peak_mb_per_task": self.peak_memory_mb,
+                       "kind": "cuda max allocated, per task (training + evaluation)"
+                       if any(p is not None for p in self.peak_memory_mb) else "not measured per task on CPU"},
             "training": {"loss": [float(np.mean(e)) if e else None for e in self.epoch_losses],
                          "loss_per_epoch": self.epoch_losses},
             "warnings": self.warnings,

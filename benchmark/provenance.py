@@ -51,8 +51,8 @@ def device_description(device: torch.device) -> str:
 
 
 def peak_memory_mb(device: torch.device) -> float:
-    """Peak GPU memory allocated by torch on CUDA (reset at each run's start); on CPU the process's
-    peak resident set size, which also counts whatever the process loaded before this run."""
+    """Peak GPU memory allocated by torch on CUDA since its last reset; on CPU the process's peak resident
+    set size, which also counts whatever the process loaded before this run."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -82,6 +82,32 @@ def resources(config: dict) -> dict:
     extra = [text for text in (strategy["extra_data"], detector["extra_data"]) if text]
     return {"memory": strategy["memory"], "pretraining": detector["pretraining"],
             "extra_data": "; ".join(extra) or None}
+
+
+class MemoryMeter:
+    """Peak memory of one seed and of each of its tasks (training and the evaluation after it).
+
+    On CUDA, torch's peak of allocated memory, reset at each task's start. On CPU no per-task peak exists
+    (the resident-set peak spans the process's whole life): tasks get None and the seed the process's peak."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.cuda, self.seen = device, device.type == "cuda", 0.0
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats(device)
+
+    def start_task(self) -> None:
+        if self.cuda:
+            self.seen = max(self.seen, peak_memory_mb(self.device))
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+    def task_peak_mb(self) -> float | None:
+        return peak_memory_mb(self.device) if self.cuda else None
+
+    def run_peak_mb(self, task_peaks: list[float | None]) -> float:
+        """The seed's peak; ``task_peaks`` are those recorded so far, by earlier segments of a resumed seed too."""
+        if not self.cuda:
+            return peak_memory_mb(self.device)
+        return max([self.seen, peak_memory_mb(self.device), *(p for p in task_peaks if p is not None)])
 
 
 def collect(device: torch.device, config: dict) -> dict:

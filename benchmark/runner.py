@@ -25,9 +25,10 @@ import scenarios
 import strategies
 from scenarios import Scenario
 
-from . import audit, checkpoints, detectors, feature_cache, locks, orders, probe, provenance, results, rng
+from . import audit, checkpoints, detectors, feature_cache, locks, orders, precision, probe, provenance, results, rng
 from .errors import ConfigError, ResultError
 from .evaluation import evaluate_row
+from .loader import LoaderSettings, default_workers
 from .progress import SeedProgress
 from .results import config_hash
 from .stream import training_stream
@@ -58,6 +59,10 @@ class RunRequest:
     keep_checkpoints: bool = False  # keep seed<N>.ckpt/ after the result is written
     probe: bool = True  # linear probes on the frozen features after every task (benchmark/probe.py)
     order_seed: int = 0  # task order: 0 = the scenario's own, k ≥ 1 = its k-th seeded permutation (orders.py)
+    precision: str = "auto"  # bf16 | fp16 | fp32; auto: bf16 on CUDA devices that support it, else fp32
+    pin_memory: bool | None = None  # loader choices; None: chosen for the device (loader.LoaderSettings)
+    persistent_workers: bool | None = None
+    augment_on_device: bool | None = None
 
 
 @dataclass
@@ -83,10 +88,17 @@ def strategy_label(strategy: str, tag: str | None) -> str:
     return f"{strategy}+{tag}" if tag else strategy
 
 
-def resolve_config(request: RunRequest, scenario: Scenario, order: dict[str, Any]) -> tuple[dict[str, Any], TrainConfig]:
+def resolve_config(request: RunRequest, scenario: Scenario, order: dict[str, Any],
+                   device: torch.device = torch.device("cpu")) -> tuple[dict[str, Any], TrainConfig]:
     """The complete configuration of a run (all but the seed), as saved in its result file; ``scenario`` is
-    in the run's task order, which ``order`` (``orders.record``) describes."""
-    train = TrainConfig.from_dict({**scenario.train_defaults, **request.train})
+    in the run's task order, which ``order`` (``orders.record``) describes.
+
+    The precision is part of it when it is not fp32 (it changes the numbers); an fp32 run's configuration,
+    and so its hash, is the one it had before runs had a precision. Loader workers not set are chosen for
+    the device (none on CPU)."""
+    settings = {"num_workers": default_workers(device), **scenario.train_defaults, **request.train}
+    train = TrainConfig.from_dict(settings)
+    chosen = precision.resolve(request.precision, device)
     config = {
         "scenario": {"name": scenario.name, "version": scenario.version, "source": scenario.source,
                      "tasks": scenario.task_names, "params": scenario.params, **order},
@@ -96,6 +108,7 @@ def resolve_config(request: RunRequest, scenario: Scenario, order: dict[str, Any
                      "params": detectors.REGISTRY.params(request.detector, request.detector_params)},
         "train": asdict(train),
         "evaluation": {"probe": bool(request.probe)},  # probed and unprobed seeds are not one run
+        **({"precision": chosen.name} if chosen.mixed else {}),
     }
     return results.jsonable(config), train
 
@@ -141,24 +154,35 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
     checkpoint of the same configuration; returns the result and what it measured (with raw scores)."""
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    memory = provenance.MemoryMeter(device)
     seed_everything(seed)
     run_name = f"{config['strategy']['label']}--{request.detector}"
     label = f"{run_name} seed {seed}"
     model = detectors.create(request.detector, **config["detector"]["params"]).to(device)
-    setup = TrainSetup(config=train, device=device, label=label, seed=seed)
+    chosen = precision.resolve(config.get("precision", "fp32"), device)
+    loader = LoaderSettings.for_device(device, pin_memory=request.pin_memory,
+                                       persistent_workers=request.persistent_workers,
+                                       augment_on_device=request.augment_on_device)
+    setup = TrainSetup(config=train, device=device, label=label, seed=seed, precision=chosen, loader=loader)
     strategy = strategies.create(request.strategy, model, setup, **config["strategy"]["params"])
     stream = list(training_stream(scenario))
     tests = [task.test for task in scenario.tasks]
     probing = request.probe and probe.supported(strategy.model)
     if request.probe and not probing:
         log.info("%s: no probes, the %s model has no features()", label, request.strategy)
-    evaluate = lambda desc: evaluate_row(strategy.model, tests, device, train.eval_batch_size,  # noqa: E731
-                                         train.num_workers, desc=f"{label} {desc}", features=probing)
-    probe_row = lambda test_features: probe.probe_row(  # noqa: E731
-        strategy.model, scenario.tasks, device, batch_size=train.eval_batch_size, seed=seed,
-        num_workers=train.num_workers, test_features=test_features) if probing else None
+
+    def evaluate(desc: str):
+        with chosen.autocast():
+            return evaluate_row(strategy.model, tests, device, train.eval_batch_size, train.num_workers,
+                                desc=f"{label} {desc}", features=probing)
+
+    def probe_row(test_features):
+        if not probing:
+            return None
+        with chosen.autocast():
+            return probe.probe_row(strategy.model, scenario.tasks, device, batch_size=train.eval_batch_size,
+                                   seed=seed, num_workers=train.num_workers, test_features=test_features)
+
     path = results.result_path(request.results_dir, scenario.name, config["strategy"]["label"], request.detector, seed,
                                request.order_seed)
     folder = checkpoints.directory(path)
@@ -175,13 +199,15 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
         row, scores, labels, test_features = evaluate("initial")
         progress.set_initial(row, scores, labels, probe=probe_row(test_features))
     for index in range(progress.completed, len(stream)):
+        memory.start_task()
         tick = time.perf_counter()
         strategy.train(stream[index], num_workers=train.num_workers, reset_optimizer_state=train.reset_optimizer)
         train_seconds = time.perf_counter() - tick
         tick = time.perf_counter()
         row, scores, _, test_features = evaluate(f"after task {index + 1}")
         progress.add_row(row, scores, train_seconds=train_seconds, eval_seconds=time.perf_counter() - tick,
-                         epoch_losses=setup.loss_monitor.epochs, probe=probe_row(test_features))
+                         epoch_losses=setup.loss_monitor.epochs, probe=probe_row(test_features),
+                         peak_memory_mb=memory.task_peak_mb())
         tick = time.perf_counter()
         checkpoints.save(folder, index + 1, {
             **identity, "strategy": checkpoints.capture(strategy, optimizer=not train.reset_optimizer),
@@ -206,7 +232,9 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
         "provenance": {**provenance.collect(device, config), **identity, "started_at": started_at,
                        "wall_seconds": progress.elapsed + time.perf_counter() - start,
                        "resumed_from_task": progress.resumed_from,
-                       "peak_memory_mb": provenance.peak_memory_mb(device)},
+                       "peak_memory_mb": memory.run_peak_mb(progress.peak_memory_mb),
+                       "precision": precision.describe(chosen, strategy.model),
+                       "loader": loader.describe(train.num_workers)},
     }
     return result, progress
 
@@ -218,8 +246,9 @@ def cached_inputs(scenario: Scenario, detector: str, config: dict[str, Any], tra
     encoder = detectors.create(detector, **config["detector"]["params"]).input_encoder()
     if encoder is None:
         return scenario
-    return feature_cache.encoded_scenario(scenario, encoder.to(device), device, train.eval_batch_size,
-                                          train.num_workers)
+    with precision.resolve(config.get("precision", "fp32"), device).autocast():
+        return feature_cache.encoded_scenario(scenario, encoder.to(device), device, train.eval_batch_size,
+                                              train.num_workers)
 
 
 def file_cue_flags(scenario: Scenario) -> list[dict[str, Any]]:
@@ -243,12 +272,13 @@ def run(request: RunRequest, scenario: Scenario | None = None) -> list[RunOutcom
             raise ConfigError(f"--threads must be ≥ 1, got {request.threads}")
         torch.set_num_threads(request.threads)
     device = resolve_device(request.device)
+    precision.configure_backends(device)
     request.results_dir = results.checked_dir(request.results_dir, "--results-dir")
     scenario = scenario or scenarios.load(request.scenario, params=request.scenario_params,
                                           data_root=request.data_root)
     order = orders.record(request.order_seed, scenario.task_names)
     scenario = orders.apply(scenario, request.order_seed)
-    config, train = resolve_config(request, scenario, order)
+    config, train = resolve_config(request, scenario, order, device)
     digest = config_hash(config)
     flags = file_cue_flags(scenario)
     outcomes, inputs = [], None

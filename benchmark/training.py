@@ -1,5 +1,11 @@
 """What every strategy shares: the training configuration, the optimiser, the per-task learning-rate
-schedule and the progress bar, handed to Avalanche's ``SupervisedTemplate``."""
+schedule, the progress bar, the seeded loader and the numeric precision, handed to Avalanche's
+``SupervisedTemplate``.
+
+The shared plugins run on every iteration, so they keep off the critical path: no host–device
+synchronisation of their own (the progress bar shows the loss the divergence check already fetched), and an
+evaluator without callbacks (Avalanche's copies the experience on each of its eight per-iteration events).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +16,13 @@ from typing import Any
 
 import torch
 from avalanche.training.plugins import EvaluationPlugin, SupervisedPlugin
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from . import precision as precisions
 from . import rng
 from .checkpoints import NoStateAcrossTasks
 from .errors import ConfigError, DfclError
+from .loader import LoaderSettings, training_loader
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 SCHEDULES = ("cosine", "constant")
@@ -125,11 +132,12 @@ class CosinePerTask(NoStateAcrossTasks, SupervisedPlugin):
 
 
 class ProgressBar(NoStateAcrossTasks, SupervisedPlugin):
-    """One tqdm bar per task over all its iterations, showing the running loss (silent off a terminal)."""
+    """One tqdm bar per task over all its iterations, showing the mean loss of the last iterations the
+    ``monitor`` checked (silent off a terminal). It reads no loss itself: that would wait for the device."""
 
-    def __init__(self, label: str):
+    def __init__(self, label: str, monitor: "LossMonitor"):
         super().__init__()
-        self.label, self.bar = label, None
+        self.label, self.monitor, self.bar = label, monitor, None
 
     def before_training_epoch(self, strategy, **kwargs):
         if strategy.clock.train_exp_epochs == 0:
@@ -139,10 +147,10 @@ class ProgressBar(NoStateAcrossTasks, SupervisedPlugin):
                             unit="batch")
 
     def after_training_iteration(self, strategy, **kwargs):
-        if self.bar is not None:
+        if self.bar is not None and not self.bar.disable:
             self.bar.update()
-            if self.bar.n % 20 == 0:
-                self.bar.set_postfix(loss=f"{strategy.loss.item():.3f}")
+            if self.monitor.recent is not None:
+                self.bar.set_postfix(loss=f"{self.monitor.recent:.3f}", refresh=False)
 
     def after_training_exp(self, strategy, **kwargs):
         if self.bar is not None:
@@ -165,6 +173,7 @@ class LossMonitor(NoStateAcrossTasks, SupervisedPlugin):
         self.label, self.check_every = label, check_every
         self.epoch_losses: list[torch.Tensor] = []
         self.epochs: list[float] = []  # mean loss of each epoch of the current task
+        self.recent: float | None = None  # mean loss of the last iterations checked
 
     def before_training_exp(self, strategy, **kwargs):
         self.epochs = []
@@ -183,6 +192,9 @@ class LossMonitor(NoStateAcrossTasks, SupervisedPlugin):
         self.epochs.append(float(losses.float().mean()) if len(losses) else math.nan)
 
     def _check(self, strategy, losses: torch.Tensor, first: int) -> None:
+        losses = losses.detach().float().cpu()  # the one wait for the device per check
+        if len(losses):
+            self.recent = float(losses.mean())
         finite = torch.isfinite(losses.reshape(len(losses), -1)).all(dim=1)
         if not bool(finite.all()):
             at = int((~finite).nonzero()[0, 0])
@@ -207,21 +219,47 @@ class SeededTrainLoader(NoStateAcrossTasks, SupervisedPlugin):
         self.setup = setup
 
     def before_training_exp(self, strategy, num_workers: int = 0, **kwargs):
-        dataset = strategy.adapted_dataset
+        task, dataset = strategy.clock.train_exp_counter, strategy.adapted_dataset
         # A last batch of one image breaks BatchNorm in training (one value per channel): drop it, and only it.
         lone_last = len(dataset) % strategy.train_mb_size == 1
-        strategy.dataloader = DataLoader(dataset, batch_size=strategy.train_mb_size, shuffle=True,
-                                         num_workers=num_workers, collate_fn=getattr(dataset, "collate_fn", None),
-                                         drop_last=lone_last,
-                                         generator=self.setup.train_generator(strategy.clock.train_exp_counter))
+        strategy.dataloader = training_loader(dataset, strategy.train_mb_size, self.setup.train_generator(task),
+                                              num_workers, self.setup.loader, self.setup.device,
+                                              self.setup.generator("train-crops", task), drop_last=lone_last)
+
+
+class MixedPrecision(SupervisedPlugin):
+    """Autocast and, for fp16, loss scaling for the strategy it is attached to (``precision.attach``); it
+    keeps the scaler's state (its current scale) across tasks. Only in runs that are not fp32."""
+
+    def __init__(self, precision: precisions.Precision):
+        super().__init__()
+        self.precision, self.scaler = precision, precision.grad_scaler()
+
+    def before_training(self, strategy, **kwargs):
+        precisions.attach(strategy, self.precision, self.scaler)
+
+    def checkpoint_state(self) -> dict:
+        return {"scaler": self.scaler.state_dict() if self.scaler is not None else {}}
+
+    def restore_state(self, state: dict, context) -> None:
+        if self.scaler is not None and state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+
+
+class SilentEvaluator(NoStateAcrossTasks, EvaluationPlugin):
+    """Avalanche's evaluator without metrics or loggers: dfcl-bench scores every task itself (AUC, AP, EER are
+    not in Avalanche). Its callbacks would have nothing to do, so it answers none: Avalanche's forwards every
+    ``before_*``/``after_*`` event to its metrics through an AttributeError and a copy of the experience."""
+
+    def __getattribute__(self, name: str):
+        return object.__getattribute__(self, name)
 
 
 def silent_evaluator() -> EvaluationPlugin:
-    """Avalanche's evaluator without metrics: dfcl-bench scores every task itself (AUC, AP, EER are not in
-    Avalanche). Avalanche warns whenever an evaluator has no logger; that warning is expected here."""
+    """Avalanche warns whenever an evaluator has no logger; that warning is expected here."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="No loggers specified")
-        return EvaluationPlugin(loggers=[])
+        return SilentEvaluator(loggers=[])
 
 
 @dataclass
@@ -232,9 +270,12 @@ class TrainSetup:
     device: torch.device
     label: str = "train"
     seed: int = 0  # the run's seed: strategies derive their own random streams from it (benchmark.rng)
+    precision: precisions.Precision | None = None  # None: fp32
+    loader: LoaderSettings = LoaderSettings()
 
     def __post_init__(self):
         self.loss_monitor = LossMonitor(self.label)
+        self.precision = self.precision or precisions.Precision("fp32", self.device.type)
 
     def generator(self, *keys: object) -> torch.Generator:
         """A random stream of this run for ``keys`` (e.g. ``("replay-memory", task)``), independent of the
@@ -248,10 +289,12 @@ class TrainSetup:
     def template_kwargs(self, model: torch.nn.Module, plugins: list | tuple = ()) -> dict[str, Any]:
         """Keyword arguments for any Avalanche ``SupervisedTemplate`` subclass: the seeded training loader
         first, then the strategy's plugins, the detector's own (``Detector.training_plugins``), then the
-        shared ones."""
-        shared = [ProgressBar(self.label), self.loss_monitor]
+        shared ones (mixed precision last, only when the run is not fp32)."""
+        shared = [ProgressBar(self.label, self.loss_monitor), self.loss_monitor]
         if self.config.lr_schedule == "cosine":
             shared.append(CosinePerTask(self.config.lr))
+        if self.precision.mixed:
+            shared.append(MixedPrecision(self.precision))
         criterion = model.criterion() if hasattr(model, "criterion") else torch.nn.CrossEntropyLoss()
         detector_plugins = model.training_plugins() if hasattr(model, "training_plugins") else []
         return dict(model=model, optimizer=make_optimizer(model.parameters(), self.config), criterion=criterion,

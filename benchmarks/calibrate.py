@@ -7,6 +7,10 @@ run with the chosen value on the untouched test sets.
 
     python benchmarks/calibrate.py lwf alpha 1 3 10 30 --seeds 0 1 2
     python benchmarks/calibrate.py ewc ewc_lambda 1e3 1e4 1e5
+    python benchmarks/calibrate.py naive train.lr 1e-4 3e-4 1e-3 --scenario gan-trio --data-root ../shared/data \
+        --detector efficientnet_lite0 --scenario-param crop=64 --train epochs=4
+
+A parameter ``train.NAME`` varies a training setting instead of a strategy hyper-parameter.
 
 Why not ``data_seed=1``: a second draw of the synthetic scenario cuts its crops from the same regions of the
 same photos as the benchmark's test split (8 % of its test reals lie within RMS 0.03 of a benchmark test
@@ -24,6 +28,7 @@ import numpy as np
 import torch
 
 import scenarios
+from benchmark.cli import parse_assignments
 from benchmark.runner import RunRequest, run
 
 
@@ -42,25 +47,35 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--detector", default="smallcnn")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--data-root")
+    parser.add_argument("--scenario-param", nargs="+", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--train", nargs="+", default=[], metavar="KEY=VALUE", help="fixed training settings")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    validation = on_validation(scenarios.load(args.scenario))
+    scenario_params = parse_assignments(args.scenario_param, "--scenario-param")
+    validation = on_validation(scenarios.load(args.scenario, params=scenario_params, data_root=args.data_root))
     print(f"{args.strategy} {args.param} on the validation split of {args.scenario}, seeds {args.seeds}")
     print("| value | average AUC (val) | forgetting (val) | diagonal (val) |\n|---:|---|---|---|")
     scores = {}
     with tempfile.TemporaryDirectory() as scratch:
         for value in args.values:
+            train, strategy_params = parse_assignments(args.train, "--train"), {}
+            if args.param.startswith("train."):
+                train[args.param.removeprefix("train.")] = value
+            else:
+                strategy_params[args.param] = value
             outcomes = run(RunRequest(scenario=args.scenario, strategy=args.strategy, detector=args.detector,
-                                      seeds=args.seeds, strategy_params={args.param: value},
+                                      seeds=args.seeds, strategy_params=strategy_params, train=train,
+                                      scenario_params=scenario_params, data_root=args.data_root, probe=False,
                                       results_dir=Path(scratch) / f"{value:g}", save_scores=False),
                            scenario=validation)
             average = [o.result["summary"]["auc"]["average"] for o in outcomes]
             forgetting = [o.result["summary"]["auc"]["forgetting"] for o in outcomes]
             diagonal = [np.mean(np.diag(o.result["matrices"]["auc"])) for o in outcomes]
             scores[value] = np.mean(average)
-            print(f"| {value:g} | {np.mean(average):.3f} ± {np.std(average, ddof=1):.3f} | "
-                  f"{np.mean(forgetting):.3f} ± {np.std(forgetting, ddof=1):.3f} | {np.mean(diagonal):.3f} |",
-                  flush=True)
+            spread = lambda values: f" ± {np.std(values, ddof=1):.3f}" if len(values) > 1 else ""  # noqa: E731
+            print(f"| {value:g} | {np.mean(average):.3f}{spread(average)} | {np.mean(forgetting):.3f}"
+                  f"{spread(forgetting)} | {np.mean(diagonal):.3f} |", flush=True)
     print(f"chosen: {args.param} = {max(scores, key=scores.get):g} (best mean average AUC on validation)")
 
 

@@ -17,8 +17,10 @@ Class folders are named by ``classes`` (default ``0_real`` → 0, ``1_fake`` →
 
 Images are decoded (and resized) by ``decode`` and shown through two views (``scenario.ViewedDataset``):
 random crop and flip for training, centre crop for evaluation. ``verify`` decodes every image up front,
-so a truncated file stops the run before training instead of in the middle of it; ``inventory`` lists
-what a layout holds without decoding anything (``dfcl scenario NAME --check``).
+so a truncated file stops the run before training instead of in the middle of it; it decodes them into
+the decoded-image cache (``benchmark.data_cache``), which every later access, run and seed reads instead of
+the files, and which a later load reuses without decoding again. ``inventory`` lists what a layout holds
+without decoding anything (``dfcl scenario NAME --check``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from PIL import Image, UnidentifiedImageError
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
+from benchmark import data_cache
 from benchmark.errors import ConfigError, DataError
 
 from .groups import GroupRule, Item, parse_rule, split_groups
@@ -76,27 +79,40 @@ def decode(path: Path, resize: int | None) -> torch.Tensor:
     return v2.functional.resize(image, [resize], antialias=True) if resize else image
 
 
-def views(crop: int, hflip: bool) -> dict[str, v2.Compose]:
-    """The training view (random crop, reflect-padded when the image is smaller; random flip) and the
-    evaluation view (centre crop) of a decoded image, as floats in [0, 1]."""
-    to_float = v2.ToDtype(torch.float32, scale=True)
-    train = [v2.RandomCrop(crop, pad_if_needed=True, padding_mode="reflect")]
-    if hflip:
-        train.append(v2.RandomHorizontalFlip())
-    return {"train": v2.Compose([*train, to_float]), "eval": v2.Compose([v2.CenterCrop(crop), to_float])}
+def views(crop: int, hflip: bool) -> dict[str, Any]:
+    """The training view (random crop, reflect-padded when the image is smaller; random flip; per image, or
+    per batch on the training device: ``data_cache.RandomCropFlip``) and the evaluation view (centre crop)
+    of a decoded image, as floats in [0, 1]."""
+    return {"train": data_cache.RandomCropFlip(crop, hflip),
+            "eval": v2.Compose([v2.CenterCrop(crop), v2.ToDtype(torch.float32, scale=True)])}
 
 
 class ImageFolderDataset(ViewedDataset):
-    """Image files with labels, decoded on access and shown through ``view``."""
+    """Image files with labels, shown through ``view``: read from the decoded-image cache when it holds them
+    (``images``), else decoded from the file on every access."""
 
-    def __init__(self, paths: list[Path], labels: list[int], resize: int | None, views: dict, view: str | None):
+    def __init__(self, paths: list[Path], labels: list[int], resize: int | None, views: dict, view: str | None,
+                 images: data_cache.DecodedImages | None = None):
         self.paths, self.targets, self.resize, self.views, self.view = paths, labels, resize, views, view
+        self.images = images
+        self.rows = None if images is None else [images.row[path] for path in paths]
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def decoded(self, index: int) -> torch.Tensor:
-        return decode(self.paths[index], self.resize)
+        if self.images is None:
+            return decode(self.paths[index], self.resize)
+        return self.images.image(self.rows[index])
+
+    def reading(self, images: data_cache.DecodedImages | None) -> "ImageFolderDataset":
+        """The same images read from another cache entry (``None``: decoded from the files on every access)."""
+        return ImageFolderDataset(self.paths, self.targets, self.resize, self.views, self.view, images)
+
+    @property
+    def common_shape(self) -> tuple[int, int, int] | None:
+        """The decoded shape all images share (then a batch of them can be augmented at once), or None."""
+        return None if self.images is None or not self.rows else self.images.common_shape(self.rows)
 
 
 @dataclass
@@ -202,16 +218,31 @@ def _unmatched_error(layout: Layout) -> str:
             f"(params.group or task_params.{layout.task.name}.group) or the file names.")
 
 
-def _verify(splits: dict[str, dict[int, list[Path]]], skip: bool, family: str) -> int:
-    """Decode every image; drop unreadable ones when ``skip`` (returning how many), else raise."""
-    everything = [(split, label, path) for split, by_label in splits.items()
-                  for label, paths in by_label.items() for path in paths]
-    bad = []
-    for split, label, path in tqdm(everything, desc=f"checking {family} images", disable=None, leave=False):
+def _decode_all(paths: list[Path], resize: int | None, family: str
+                ) -> tuple[data_cache.DecodedImages | None, dict[str, str]]:
+    """Every image decoded once: into the decoded-image cache (or read from it), or, with the cache turned
+    off, only checked. The entry, and why each unreadable file is unreadable."""
+    if data_cache.enabled():
+        images = data_cache.decoded_images(paths, resize, decode, desc=f"{family} images")
+        return images, {path: _reason(message) for path, message in images.unreadable.items()}
+    bad = {}
+    for path in tqdm(paths, desc=f"checking {family} images", disable=None, leave=False):
         try:
             read_image(path)
         except DataError as error:
-            bad.append((split, label, path, str(error).split(". Replace")[0]))
+            bad[str(path)] = _reason(str(error))
+    return None, bad
+
+
+def _reason(message: str) -> str:
+    """A ``read_image`` error without its advice, which the summary of all unreadable files gives once."""
+    return message.split(". Replace")[0]
+
+
+def _verify(splits: dict[str, dict[int, list[Path]]], skip: bool, unreadable: dict[str, str]) -> int:
+    """Drop the unreadable images when ``skip`` (returning how many), else raise naming them."""
+    bad = [(split, label, path, unreadable[str(path)]) for split, by_label in splits.items()
+           for label, paths in by_label.items() for path in paths if str(path) in unreadable]
     if bad and not skip:
         listing = "\n  ".join(reason for *_, reason in bad[:10])
         more = f"\n  … and {len(bad) - 10} more" if len(bad) > 10 else ""
@@ -291,15 +322,20 @@ def load_tasks(task_names: list[str], params: dict[str, Any], where: str, root: 
         if layout.unmatched:
             raise ConfigError(f"{where}: {_unmatched_error(layout)}")
         splits = draw_splits(layout, params)
+        files = sorted(path for by_label in splits.values() for paths in by_label.values() for path in paths)
         if params["verify"] or params["skip_unreadable"]:
-            skipped += _verify(splits, params["skip_unreadable"], task.name)
+            images, unreadable = _decode_all(files, params["resize"], task.name)
+            skipped += _verify(splits, params["skip_unreadable"], unreadable)
+        else:  # decode nothing now; a cache entry already built is still read
+            images = data_cache.decoded_images(files, params["resize"], decode, build=False) \
+                if data_cache.enabled() else None
         datasets = {}
         for split in SPLITS:
             pairs = sorted((path, label) for label, paths in splits[split].items() for path in paths)
             for path, label in pairs:
                 digest.update(f"{split}\t{label}\t{path.relative_to(base)}\t{path.stat().st_size}\n".encode())
             datasets[split] = ImageFolderDataset([p for p, _ in pairs], [lab for _, lab in pairs], params["resize"],
-                                                 shown, "train" if split == "train" else "eval")
+                                                 shown, "train" if split == "train" else "eval", images)
         tasks.append(Task(task.name, **datasets))
     resolved = {**params, "skipped_unreadable": skipped}
     return tasks, "sha256:" + digest.hexdigest(), resolved

@@ -37,6 +37,11 @@ class ArrayDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self.images[index].float().div_(255), self.targets[index]
 
+    def batch(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Many samples at once (a training batch): the values ``self[i]`` gives, stacked."""
+        index = torch.as_tensor(indices)
+        return self.images[index].float().div_(255), self.labels[index]
+
 
 class ViewedDataset(Dataset):
     """Decoded images served through one of two views.

@@ -43,6 +43,11 @@ class DarkExperienceReplay(DER):
         self.datasets: list = []
         self.kept_logits: list[list[torch.Tensor]] = []  # per task, per class, aligned with memory.kept
 
+    def forward(self):
+        """The logits in fp32 (unchanged in an fp32 run): DER's loss terms are computed outside the autocast
+        region of a mixed-precision run (``benchmark.precision``), against stored fp32 logits."""
+        return super().forward().float()
+
     def _before_training_exp(self, **kwargs):
         buffer = self.buffer()
         self.replay_loader = None

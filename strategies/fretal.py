@@ -34,7 +34,9 @@ def confidence_buckets(logits: torch.Tensor, labels: torch.Tensor, bins: int) ->
 
 
 def bucket_sums(values: torch.Tensor, buckets: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sum and number of ``values`` per bucket (buckets < 0 ignored), differentiable in ``values``."""
+    """Sum and number of ``values`` per bucket (buckets < 0 ignored), differentiable in ``values``; in fp32,
+    whatever precision the features came in (prototypes are means over a whole task)."""
+    values = values.float()
     kept = buckets >= 0
     sums = torch.zeros(count, dtype=values.dtype, device=values.device).index_add(0, buckets[kept], values[kept])
     return sums, torch.bincount(buckets[kept], minlength=count).to(values.dtype)

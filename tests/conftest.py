@@ -79,6 +79,33 @@ def three_task_scenario(tmp_path_factory):
     return scenarios.load(path)
 
 
+def write_images(folder: Path, sizes: list[tuple[int, int]], seed: int = 0) -> list[Path]:
+    """PNG files of random pixels, one per (height, width), in ``folder``."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for index, (height, width) in enumerate(sizes):
+        path = folder / f"{index:03d}.png"
+        Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+def two_family_folder(root: Path, *, per_class: int, size: int, params: dict | None = None,
+                      train: dict | None = None) -> Path:
+    """A folder scenario 'disk' of two families (famA, famB) with ``per_class`` random images per class under
+    ``root``/data (pass ``root`` as the data root); returns its YAML."""
+    for family in ("famA", "famB"):
+        for label, cls in enumerate(("0_real", "1_fake")):
+            write_images(root / "data" / family / cls, [(size, size)] * per_class, seed=label + 2 * len(family))
+    path = root / "disk.yaml"
+    path.write_text(yaml.safe_dump({"name": "disk", "version": "1", "source": "folder", "tasks": ["famA", "famB"],
+                                    "params": {"dataset": "data", **(params or {})}, "train": train or {}}))
+    return path
+
+
 def make_result(auc: list[list[float]], *, scenario="demo", strategy="naive", detector="smallcnn", seed=0,
                 tasks=None, initial_auc=None, config_hash="sha256:demo", fingerprint="sha256:data",
                 wall_seconds=10.0, device="cpu:x86_64", matrices=None, initial=None) -> dict:
