@@ -8,7 +8,7 @@ import scenarios
 from benchmark.errors import ConfigError
 from scenarios.synthetic import build as synthetic_build
 from scenarios.synthetic.build import CropSampler, SyntheticSpec, generate, load_or_build
-from scenarios.synthetic.families import FAMILIES, centre, to_uint8
+from scenarios.synthetic.families import FAMILIES, centre, make_fake, to_uint8
 from scenarios.synthetic.photos import load_photos, split_region
 
 SMALL = dict(n_train=16, n_val=4, n_test=64)
@@ -27,7 +27,7 @@ def sources_and_fakes(family: str, n: int = 200):
     sampler = CropSampler(SyntheticSpec(families=(family,)), "test", rng)
     pairs = [sampler.draw() for _ in range(n)]
     sources = np.stack([to_uint8(centre(canvas)) for canvas, _ in pairs]).transpose(0, 3, 1, 2)
-    fakes = np.stack([to_uint8(FAMILIES[family](canvas, donor, rng)) for canvas, donor in pairs])
+    fakes = np.stack([to_uint8(make_fake(family, canvas, donor, rng)) for canvas, donor in pairs])
     return sources, fakes.transpose(0, 3, 1, 2)
 
 
@@ -90,10 +90,23 @@ def test_second_load_reads_the_cache(monkeypatch):
 def test_default_scenario_matches_its_recorded_fingerprint():
     scenario = scenarios.load("synthetic")
     recorded = scenarios.read_yaml(scenarios.SCENARIO_DIR / "synthetic.yaml")["fingerprint"]
-    assert scenario.fingerprint == recorded, "the generator changed: bump GENERATOR_VERSION and the scenario version"
+    assert scenario.fingerprint == recorded, \
+        "the generator changed: add a generator version (families.VERSIONS) and bump the scenario version"
+    assert scenario.version == "2" and scenario.params["generator_version"] == "2"
     assert scenario.task_names == ["diffusion", "gan_tconv", "faceswap", "vae", "gan_nearest"]
     assert [t.sizes() for t in scenario.tasks] == [{"train": 4000, "val": 500, "test": 1000}] * 5
     assert scenario.notes == []
+
+
+def test_generator_version_1_still_builds_the_data_of_scenario_version_1():
+    """Results made with the first generator (whose grey photos had coloured fakes) stay reproducible."""
+    scenario = scenarios.load("synthetic", params={"generator_version": 1})
+    assert scenario.params["generator_version"] == "1"
+    assert scenario.fingerprint == "sha256:04c147ee7e37d32925795c5709ace20853b7a1f06cefd18ceba49a4d75093834"
+
+
+def test_the_cache_key_holds_the_generator_version():
+    assert SyntheticSpec(families=("vae",)).key() != SyntheticSpec(families=("vae",), generator_version="1").key()
 
 
 def test_bad_parameters_name_the_field():
@@ -101,5 +114,7 @@ def test_bad_parameters_name_the_field():
         scenarios.load("synthetic", params={"n_trian": 5})
     with pytest.raises(ValueError, match="unknown synthetic generator family"):
         SyntheticSpec(families=("stylegan9",))
+    with pytest.raises(ConfigError, match="generator_version must be one of"):
+        scenarios.load("synthetic", params={"generator_version": "3"})
     with pytest.raises(ValueError, match="multiple of 4"):
         SyntheticSpec(families=("vae",), image_size=30)

@@ -18,13 +18,15 @@ __all__ = ["FAMILIES", "SyntheticSpec", "load_tasks"]
 
 
 def _spec(task_names: list[str], params: dict[str, Any], where: str) -> SyntheticSpec:
-    known = {f.name for f in fields(SyntheticSpec)} - {"families", "version"}
+    known = {f.name for f in fields(SyntheticSpec)} - {"families"}
     unknown = sorted(set(params) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown synthetic parameter(s) {unknown}; known: {sorted(known)}")
-    tuples = {name: tuple(value) for name, value in params.items() if isinstance(value, list)}
+    coerced = {name: tuple(value) for name, value in params.items() if isinstance(value, list)}
+    if "generator_version" in params:  # YAML and --scenario-param read `1` as a number
+        coerced["generator_version"] = str(params["generator_version"])
     try:
-        return SyntheticSpec(families=tuple(task_names), **{**params, **tuples})
+        return SyntheticSpec(families=tuple(task_names), **{**params, **coerced})
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{where}: {error}") from None
 

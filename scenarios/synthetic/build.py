@@ -1,8 +1,9 @@
 """Build, fingerprint and cache the offline synthetic scenario's task datasets.
 
 Every sample starts as a crop of a real photo (``photos.py``) at a random scale, flip and resampling
-filter; fakes then pass their family's process (``families.py``); reals and fakes finally share one random
-post-processing (mild resize, mild JPEG), so only the fingerprint separates the classes. Each
+filter; fakes then pass their family's process (``families.py``), which keeps the source's brightness,
+contrast and greyness as a camera pipeline would; reals and fakes finally share one random post-processing
+(mild resize, mild JPEG), so only the fingerprint separates the classes, not a global colour statistic. Each
 (family, split) draws from its own random stream keyed by the data seed and the family's name, so a
 family's samples do not depend on where it stands in a task order.
 """
@@ -13,18 +14,16 @@ import hashlib
 import json
 import os
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .families import FAMILIES, MARGIN, jpeg, to_uint8
+from .families import FAMILIES, GENERATOR_VERSION, MARGIN, VERSIONS, centre, jpeg, make_fake, to_uint8
 from .photos import SPLIT_BOUNDS, load_photos, split_region
 
-#: Bump when sampling or a family changes, so stale caches and recorded fingerprints are not reused.
-GENERATOR_VERSION = "1"
 SPLITS = tuple(SPLIT_BOUNDS)
 RESAMPLING_FILTERS = (Image.Resampling.BILINEAR, Image.Resampling.BICUBIC, Image.Resampling.LANCZOS,
                       Image.Resampling.BOX)
@@ -46,9 +45,14 @@ class SyntheticSpec:
     resize_scale: tuple[float, float] = (0.85, 1.15)
     jpeg_prob: float = 0.5
     jpeg_quality: tuple[int, int] = (85, 98)
-    version: str = field(default=GENERATOR_VERSION)
+    # a new version (families.VERSIONS) when sampling or a family changes, so stale caches and recorded
+    # fingerprints are not reused; older versions stay buildable to reproduce results made with them
+    generator_version: str = GENERATOR_VERSION
 
     def __post_init__(self) -> None:
+        if self.generator_version not in VERSIONS:
+            raise ValueError(f"synthetic generator_version must be one of {list(VERSIONS)}, "
+                             f"got {self.generator_version!r}")
         unknown = [name for name in self.families if name not in FAMILIES]
         if unknown:
             raise ValueError(f"unknown synthetic generator family {unknown}; known: {sorted(FAMILIES)}")
@@ -92,7 +96,7 @@ class CropSampler:
             region = self.regions[self.rng.integers(len(self.regions))]
             size = min(round(self.canvas * np.exp(self.rng.uniform(low, high))), *region.shape[:2])
             canvas = self._crop(region, size)
-            if canvas[MARGIN:-MARGIN, MARGIN:-MARGIN].std() >= self.spec.min_crop_std:
+            if centre(canvas).std() >= self.spec.min_crop_std:
                 return canvas, self._crop(region, size)
 
 
@@ -113,13 +117,12 @@ def generate(spec: SyntheticSpec, family: str, split: str) -> tuple[np.ndarray, 
     """One (family, split): uint8 images N×3×H×W and labels (0 = real, 1 = fake), real/fake interleaved."""
     rng = np.random.default_rng([spec.data_seed, zlib.crc32(family.encode()), SPLITS.index(split)])
     sampler = CropSampler(spec, split, rng)
-    process = FAMILIES[family]
     n = spec.per_class(split)
     images = np.empty((2 * n, spec.image_size, spec.image_size, 3), dtype=np.uint8)
     labels = np.tile(np.array([0, 1], dtype=np.int64), n)
     for index, label in enumerate(labels):
         canvas, donor = sampler.draw()
-        sample = process(canvas, donor, rng) if label else canvas[MARGIN:-MARGIN, MARGIN:-MARGIN]
+        sample = make_fake(family, canvas, donor, rng, spec.generator_version) if label else centre(canvas)
         images[index] = post_process(to_uint8(sample), spec, rng)
     return np.ascontiguousarray(images.transpose(0, 3, 1, 2)), labels
 
