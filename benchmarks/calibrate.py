@@ -20,7 +20,6 @@ real), so tuning on it tunes on near-copies of the test data.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -30,12 +29,6 @@ import torch
 import scenarios
 from benchmark.cli import parse_assignments
 from benchmark.runner import RunRequest, run
-
-
-def on_validation(scenario: scenarios.Scenario) -> scenarios.Scenario:
-    """The scenario with each task's validation split where its test split was."""
-    tasks = [dataclasses.replace(task, test=task.val) for task in scenario.tasks]
-    return dataclasses.replace(scenario, name=f"{scenario.name}-validation", tasks=tasks)
 
 
 def main() -> None:
@@ -53,7 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     scenario_params = parse_assignments(args.scenario_param, "--scenario-param")
-    validation = on_validation(scenarios.load(args.scenario, params=scenario_params, data_root=args.data_root))
+    validation = scenarios.load(args.scenario, params=scenario_params, data_root=args.data_root).scored_on("val")
     print(f"{args.strategy} {args.param} on the validation split of {args.scenario}, seeds {args.seeds}")
     print("| value | average AUC (val) | forgetting (val) | diagonal (val) |\n|---:|---|---|---|")
     scores = {}

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import logging
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +44,7 @@ JOINT_AVERAGE, NAIVE_FORGETTING, NEAR_CHANCE = 0.85, 0.10, 0.1
 
 def scenario_on(split: str, params: dict) -> scenarios.Scenario:
     """The default scenario whose tasks score ``split`` in place of ``test``."""
-    scenario = scenarios.load("synthetic", params=params or None)
-    tasks = [replace(task, test=getattr(task, split)) for task in scenario.tasks]
-    return replace(scenario, tasks=tasks)
+    return scenarios.load("synthetic", params=params or None).scored_on(split)
 
 
 def row0_by_photo_kind(outcome: runner.RunOutcome, scenario: scenarios.Scenario) -> list[tuple[float, float]]:

@@ -12,7 +12,7 @@ hands Avalanche the views as its ``train`` / ``eval`` transform groups (``benchm
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import torch
@@ -108,3 +108,8 @@ class Scenario:
     @property
     def task_names(self) -> list[str]:
         return [task.name for task in self.tasks]
+
+    def scored_on(self, split: str) -> "Scenario":
+        """This scenario with each task's ``split`` where its test set was: the runner then scores that split,
+        which is how settings are chosen on validation data without ever touching the test data."""
+        return replace(self, tasks=[replace(task, test=getattr(task, split)) for task in self.tasks])
