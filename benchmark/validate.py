@@ -196,17 +196,18 @@ def _watched_training(watch: _TestSplitWatch) -> Iterator[None]:
         yield
 
 
-class _Interrupted(Exception):
-    """Stands for a kill right after the first task's checkpoint was written."""
+class Interrupted(Exception):
+    """Stands for a kill right after a task's checkpoint was written."""
 
 
-def _interrupting_save(after: int) -> Callable:
+def interrupting_save(after: int) -> Callable:
+    """``checkpoints.save`` that raises ``Interrupted`` once task ``after``'s checkpoint is written."""
     save = checkpoints.save
 
     def save_then_stop(folder, completed, payload):
         path = save(folder, completed, payload)
         if completed == after:
-            raise _Interrupted
+            raise Interrupted
         return path
     return save_then_stop
 
@@ -240,10 +241,10 @@ class _Runner:
         return _Run(results.load(outcome.path), weights)
 
     def resumed(self, folder: str, strategy: str, detector: str) -> _Run:
-        with _patched(checkpoints, "save", _interrupting_save(1)):
+        with _patched(checkpoints, "save", interrupting_save(1)):
             try:
                 self.run(folder, strategy, detector)
-            except _Interrupted:
+            except Interrupted:
                 pass
             else:
                 raise AssertionError("the run was not interrupted after task 1")

@@ -40,14 +40,16 @@ class EvalViewEWC(EWCPlugin):
 
 
 @register("ewc")
-def ewc(model, setup, *, ewc_lambda: float = 1e4):
+def ewc(model, setup, *, ewc_lambda: float = 1e3):
     """Elastic Weight Consolidation: a quadratic penalty keeps each weight near its value after every past
     task, weighted by that task's diagonal Fisher information (Kirkpatrick et al., PNAS 2017).
 
     One penalty per past task, as in the paper (Avalanche ``EWCPlugin``, mode ``separate``). The paper
     tunes λ per experiment and gives no value that transfers, and Avalanche's Fisher (squared mini-batch
-    gradients) sets its own scale, so λ = 1e4 was calibrated on a second draw of the synthetic scenario
-    (``data_seed=1``; best average AUC of 1e3, 1e4, 1e5), never on the benchmark's own test data.
+    gradients) sets its own scale, so λ was chosen on the validation split of the synthetic scenario
+    (``benchmarks/calibrate.py ewc ewc_lambda …``, seeds 0–2, never the test split): mean final average AUC
+    0.755 (λ = 1e2), 0.755 (3e2), **0.766 (1e3)**, 0.744 (1e4), 0.691 (1e5); forgetting 0.187, 0.175, 0.132,
+    0.057, 0.014.
     """
     if float(ewc_lambda) < 0:
         raise ConfigError(f"ewc: ewc_lambda must be ≥ 0, got {ewc_lambda}")

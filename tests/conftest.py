@@ -71,12 +71,18 @@ def three_task_scenario(tmp_path_factory):
     """Three tiny tasks: enough for a resume in the middle of a run and for memories of several tasks."""
     import scenarios
 
-    path = tmp_path_factory.mktemp("scenario") / "three.yaml"
+    return scenarios.load(three_task_yaml(tmp_path_factory.mktemp("scenario"), n_train=24, n_val=4, n_test=8,
+                                          epochs=2, batch_size=16))
+
+
+def three_task_yaml(folder: Path, *, n_train: int, n_test: int, epochs: int, batch_size: int, n_val: int = 8) -> Path:
+    """A three-task synthetic scenario file (gan_tconv → faceswap → vae) of the given size."""
+    path = folder / "three.yaml"
     path.write_text(yaml.safe_dump({
         "name": "three", "version": "1", "source": "synthetic", "tasks": ["gan_tconv", "faceswap", "vae"],
-        "params": {"n_train": 24, "n_val": 4, "n_test": 8, "data_seed": 0},
-        "train": {"epochs": 2, "batch_size": 16, "lr": 0.002}}))
-    return scenarios.load(path)
+        "params": {"n_train": n_train, "n_val": n_val, "n_test": n_test, "data_seed": 0},
+        "train": {"epochs": epochs, "batch_size": batch_size, "lr": 0.002}}))
+    return path
 
 
 def write_images(folder: Path, sizes: list[tuple[int, int]], seed: int = 0) -> list[Path]:

@@ -12,15 +12,12 @@ import strategies
 from benchmark import checkpoints, detectors, results
 from benchmark.errors import ResultError
 from benchmark.runner import RunRequest, run
+from benchmark.validate import Interrupted, interrupting_save
 
 #: (strategy, detector) pairs the round trip covers: every strategy on the CPU default, and the detectors
 #: whose training has state of its own (clip-mlp's SAM and cached encoder; CMFL's and HRR's own losses).
 ROUND_TRIPS = [(strategy, "smallcnn") for strategy in strategies.available()] + [
     ("naive", "clip-mlp"), ("fretal", "clip-mlp"), ("lwf", "cmfl"), ("naive", "hrr")]
-
-
-class Interrupted(Exception):
-    """Stands for a kill right after a checkpoint was written."""
 
 
 def request(tmp_path, strategy="naive", detector="smallcnn", **overrides) -> RunRequest:
@@ -31,15 +28,7 @@ def request(tmp_path, strategy="naive", detector="smallcnn", **overrides) -> Run
 
 
 def interrupt_after(monkeypatch, task: int) -> None:
-    real_save = checkpoints.save
-
-    def save_then_die(folder, completed, payload):
-        path = real_save(folder, completed, payload)
-        if completed == task:
-            raise Interrupted
-        return path
-
-    monkeypatch.setattr(checkpoints, "save", save_then_die)
+    monkeypatch.setattr(checkpoints, "save", interrupting_save(task))
 
 
 def _probe_matrices(result: dict):

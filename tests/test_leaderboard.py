@@ -109,6 +109,29 @@ def test_every_strategy_and_paper_detector_has_three_committed_seeds():
         assert seeds == ["seed0.json", "seed1.json", "seed2.json"], f"{run}: run `make results`"
 
 
+REAL_STRATEGIES = ("naive", "joint", "lwf", "ewc", "replay", "der", "fretal")
+
+
+@pytest.mark.parametrize("scenario", ["gan-trio", "fixtures-long"])
+def test_the_real_image_scenarios_have_their_committed_rows(scenario):
+    """Issue 10's set: the pretrained EfficientNet-Lite0 fine-tuned, its linear probe, and smallcnn on the
+    same data, under seven strategies, three seeds each (`make results-real`)."""
+    for detector in ("efficientnet_lite0", "linear-probe", "smallcnn"):
+        for strategy in REAL_STRATEGIES:
+            folder = REPO / "results" / scenario / f"{strategy}--{detector}"
+            seeds = sorted(p.name for p in folder.glob("seed*.json"))
+            assert seeds == ["seed0.json", "seed1.json", "seed2.json"], f"{folder}: run `make results-real`"
+    pretrained = results.load(REPO / "results" / scenario / "naive--efficientnet_lite0" / "seed0.json")
+    assert "ImageNet-1k" in pretrained["provenance"]["resources"]["pretraining"]
+
+
+def test_the_order_sensitivity_runs_are_committed():
+    for order in (1, 2):
+        for strategy in ("naive", "lwf", "replay", "fretal"):
+            folder = REPO / "results" / f"synthetic+order{order}" / f"{strategy}--smallcnn"
+            assert sorted(p.name for p in folder.glob("seed*.json")) == ["seed0.json", "seed1.json", "seed2.json"]
+
+
 def test_probe_columns_appear_with_probed_results_and_read_na_for_the_others(tmp_path):
     from probed_results import with_probe
 

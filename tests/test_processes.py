@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from benchmark import results
+from conftest import three_task_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,12 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def scenario_file(tmp_path_factory) -> Path:
     """Three tasks, each a second or two of training: slow enough to kill a process between two tasks."""
-    path = tmp_path_factory.mktemp("scenario") / "three.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "three", "version": "1", "source": "synthetic", "tasks": ["gan_tconv", "faceswap", "vae"],
-        "params": {"n_train": 120, "n_val": 8, "n_test": 32, "data_seed": 0},
-        "train": {"epochs": 2, "batch_size": 32, "lr": 0.002}}))
-    return path
+    return three_task_yaml(tmp_path_factory.mktemp("scenario"), n_train=120, n_test=32, epochs=2, batch_size=32)
 
 
 def dfcl(*args: str, cache: Path) -> subprocess.Popen:

@@ -20,6 +20,7 @@ from benchmark import results, sweep
 from benchmark.cli import main
 from benchmark.errors import ConfigError
 from conftest import REPO
+from conftest import three_task_yaml as write_three_task_yaml
 
 COMPARED = ("scenario", "strategy", "detector", "seed", "matrices", "initial", "summary", "training", "config",
             "test_sizes", "warnings")
@@ -128,12 +129,7 @@ def test_a_tag_is_readable_where_it_can_be_and_a_digest_otherwise():
 @pytest.fixture(scope="module")
 def three_task_yaml(tmp_path_factory) -> Path:
     """Three tasks of about a second each: long enough to kill a worker between two task checkpoints."""
-    path = tmp_path_factory.mktemp("scenario") / "three.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "three", "version": "1", "source": "synthetic", "tasks": ["gan_tconv", "faceswap", "vae"],
-        "params": {"n_train": 64, "n_val": 8, "n_test": 32, "data_seed": 0},
-        "train": {"epochs": 4, "batch_size": 16, "lr": 0.002}}))
-    return path
+    return write_three_task_yaml(tmp_path_factory.mktemp("scenario"), n_train=64, n_test=32, epochs=4, batch_size=16)
 
 
 @pytest.fixture(scope="module")
