@@ -22,12 +22,19 @@ LIBRARIES = ("torch", "torchvision", "avalanche-lib", "numpy", "scikit-image", "
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+#: What the runs themselves write: regenerating committed results rewrites these tracked files, which says
+#: nothing about the code that made them, so they do not make the tree dirty.
+GENERATED_OUTPUTS = ("results", "figures", "leaderboard.md")
+
+
 def git_state(root: Path = REPO_ROOT) -> tuple[str | None, bool | None]:
-    """(commit, whether the tree has uncommitted changes), or (None, None) outside a git checkout."""
+    """(commit, whether the tree has uncommitted changes outside ``GENERATED_OUTPUTS``), or (None, None)
+    outside a git checkout."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                 check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+        outside = [".", *(f":(exclude){path}" for path in GENERATED_OUTPUTS)]
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *outside], cwd=root,
                                capture_output=True, text=True, check=True, timeout=10).stdout.strip() != ""
         return commit, dirty
     except (OSError, subprocess.SubprocessError):
