@@ -512,7 +512,7 @@ def _add_speed_flags(parser: argparse.ArgumentParser, *, loader: bool = True) ->
     parser.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"],
                         help="numeric precision of training and scoring (default auto: bf16 on CUDA devices that "
                              "support it, fp32 on CPU); recorded in the result")
-    parser.add_argument("--workers", type=NON_NEGATIVE_INT, help="data-loader processes (default: 0 on CPU, up to 8 on CUDA)")
+    parser.add_argument("--workers", type=NON_NEGATIVE_INT, help="data-loader processes (default: 0 on CPU, 4 on CUDA)")
     if not loader:
         return
     parser.add_argument("--pin-memory", action=argparse.BooleanOptionalAction,

@@ -23,7 +23,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
 
 from scenarios.scenario import ViewedDataset
 
-from .data_cache import RandomCropFlip, available_cores
+from .data_cache import RandomCropFlip
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,16 @@ class LoaderSettings:
                 "augment_on_device": self.augment_on_device}
 
 
+#: Loader processes on CUDA when the user sets none. A constant, not a share of the machine's cores: the
+#: count is part of a run's configuration (per-image crops are drawn in the workers), so a default that
+#: followed the cores would give one run two configuration hashes on two machines, and a retry on another
+#: node could not resume.
+CUDA_WORKERS = 4
+
+
 def default_workers(device: torch.device) -> int:
-    """Loader processes when the user sets none: 0 on CPU (the model needs the cores), up to 8 on CUDA."""
-    return max(0, min(8, available_cores() - 1)) if device.type == "cuda" else 0
+    """Loader processes when the user sets none: 0 on CPU (the model needs the cores), ``CUDA_WORKERS`` on CUDA."""
+    return CUDA_WORKERS if device.type == "cuda" else 0
 
 
 @dataclass

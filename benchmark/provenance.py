@@ -28,13 +28,14 @@ GENERATED_OUTPUTS = ("results", "figures", "leaderboard.md")
 
 
 def git_state(root: Path = REPO_ROOT) -> tuple[str | None, bool | None]:
-    """(commit, whether the tree has uncommitted changes outside ``GENERATED_OUTPUTS``), or (None, None)
-    outside a git checkout."""
+    """(commit, whether the tree has uncommitted changes outside ``GENERATED_OUTPUTS``, new files not ignored
+    by git included: a strategy file not yet committed is code the commit lacks), or (None, None) outside a
+    git checkout."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                 check=True, timeout=10).stdout.strip()
         outside = [".", *(f":(exclude){path}" for path in GENERATED_OUTPUTS)]
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *outside], cwd=root,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=normal", "--", *outside], cwd=root,
                                capture_output=True, text=True, check=True, timeout=10).stdout.strip() != ""
         return commit, dirty
     except (OSError, subprocess.SubprocessError):

@@ -93,9 +93,10 @@ def resolve_config(request: RunRequest, scenario: Scenario, order: dict[str, Any
     """The complete configuration of a run (all but the seed), as saved in its result file; ``scenario`` is
     in the run's task order, which ``order`` (``orders.record``) describes.
 
-    The precision is part of it when it is not fp32 (it changes the numbers); an fp32 run's configuration,
-    and so its hash, is the one it had before runs had a precision. Loader workers not set are chosen for
-    the device (none on CPU)."""
+    The precision is part of it when it is not fp32 (it changes the numbers), and so is on-device
+    augmentation when it is on (other crops, drawn alike); an fp32 run's configuration without it, and so its
+    hash, is the one it had before runs had either. Loader workers not set are chosen for the device (none
+    on CPU)."""
     settings = {"num_workers": default_workers(device), **scenario.train_defaults, **request.train}
     train = TrainConfig.from_dict(settings)
     chosen = precision.resolve(request.precision, device)
@@ -109,8 +110,14 @@ def resolve_config(request: RunRequest, scenario: Scenario, order: dict[str, Any
         "train": asdict(train),
         "evaluation": {"probe": bool(request.probe)},  # probed and unprobed seeds are not one run
         **({"precision": chosen.name} if chosen.mixed else {}),
+        **({"augment_on_device": True} if _loader_settings(request, device).augment_on_device else {}),
     }
     return results.jsonable(config), train
+
+
+def _loader_settings(request: RunRequest, device: torch.device) -> LoaderSettings:
+    return LoaderSettings.for_device(device, pin_memory=request.pin_memory, persistent_workers=request.persistent_workers,
+                                     augment_on_device=request.augment_on_device)
 
 
 def seed_everything(seed: int) -> None:
@@ -160,9 +167,7 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
     label = f"{run_name} seed {seed}"
     model = detectors.create(request.detector, **config["detector"]["params"]).to(device)
     chosen = precision.resolve(config.get("precision", "fp32"), device)
-    loader = LoaderSettings.for_device(device, pin_memory=request.pin_memory,
-                                       persistent_workers=request.persistent_workers,
-                                       augment_on_device=request.augment_on_device)
+    loader = _loader_settings(request, device)
     setup = TrainSetup(config=train, device=device, label=label, seed=seed, precision=chosen, loader=loader)
     strategy = strategies.create(request.strategy, model, setup, **config["strategy"]["params"])
     stream = list(training_stream(scenario))
@@ -171,17 +176,17 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
     if request.probe and not probing:
         log.info("%s: no probes, the %s model has no features()", label, request.strategy)
 
+    # Scoring and probing run in fp32 whatever the training precision: bf16 logits (8-bit mantissa) would
+    # tie confident scores and move AUC, AP and EER; a forward pass without gradients is cheap beside training.
     def evaluate(desc: str):
-        with chosen.autocast():
-            return evaluate_row(strategy.model, tests, device, train.eval_batch_size, train.num_workers,
-                                desc=f"{label} {desc}", features=probing)
+        return evaluate_row(strategy.model, tests, device, train.eval_batch_size, train.num_workers,
+                            desc=f"{label} {desc}", features=probing)
 
     def probe_row(test_features):
         if not probing:
             return None
-        with chosen.autocast():
-            return probe.probe_row(strategy.model, scenario.tasks, device, batch_size=train.eval_batch_size,
-                                   seed=seed, num_workers=train.num_workers, test_features=test_features)
+        return probe.probe_row(strategy.model, scenario.tasks, device, batch_size=train.eval_batch_size,
+                               seed=seed, num_workers=train.num_workers, test_features=test_features)
 
     path = results.result_path(request.results_dir, scenario.name, config["strategy"]["label"], request.detector, seed,
                                request.order_seed)

@@ -202,8 +202,14 @@ def _strategy_variants(name: str, grid: dict[str, Any], where: str) -> list[dict
     except ConfigError as error:
         raise ConfigError(f"{where}: strategies.{name}: {error}") from None
     defaults = strategies.REGISTRY.defaults(name)
-    return [{key: value for key, value in zip(axes, combination) if value != defaults[key]}
-            for combination in itertools.product(*axes.values())]
+    variants = [{key: value for key, value in zip(axes, combination) if value != defaults[key]}
+                for combination in itertools.product(*axes.values())]
+    repeated = [variant for k, variant in enumerate(variants) if variant in variants[:k]]
+    if repeated:  # equal values (10 and 10.0) would otherwise be two cells under two folder names
+        twice = tag(repeated[0]) or "the defaults"
+        raise ConfigError(f"{where}: strategies.{name}: the grid lists the same cell twice ({twice}): two parameter "
+                          f"values that are equal, or a value equal to the default next to it")
+    return variants
 
 
 def _orders(value: Any, tasks: int, where: str) -> list[int]:

@@ -111,5 +111,10 @@ class Scenario:
 
     def scored_on(self, split: str) -> "Scenario":
         """This scenario with each task's ``split`` where its test set was: the runner then scores that split,
-        which is how settings are chosen on validation data without ever touching the test data."""
-        return replace(self, tasks=[replace(task, test=getattr(task, split)) for task in self.tasks])
+        which is how settings are chosen on validation data without ever touching the test data. Its params
+        say so (``scored_split``), which enters every result's configuration and hash, so such a result is never
+        skipped as, pooled with, or verified as a test-scored one."""
+        if split == "test":
+            return self
+        return replace(self, tasks=[replace(task, test=getattr(task, split)) for task in self.tasks],
+                       params={**self.params, "scored_split": split})

@@ -18,6 +18,9 @@ from avalanche.benchmarks.utils import concat_datasets
 from benchmark.errors import ConfigError
 
 CLASSES = 2  # real and fake
+#: The random stream that picks the kept images: one for replay and DER++, so of one seed they keep the same
+#: images and differ only by DER++'s logit terms.
+MEMORY_STREAM = "task-class-memory"
 
 
 def equal_shares(total: int, parts: int) -> list[int]:

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from benchmark.errors import ConfigError
 
 from . import register
-from ._memory import TaskClassMemory
+from ._memory import MEMORY_STREAM, TaskClassMemory
 from ._requirements import require_cross_entropy_loss
 
 
@@ -61,7 +61,7 @@ class DarkExperienceReplay(DER):
         self.replay_loader = None
         dataset = self.experience.dataset
         self.datasets.append(dataset)
-        self.memory.add_task(dataset.targets, self.setup.generator("der-memory", len(self.datasets)))
+        self.memory.add_task(dataset.targets, self.setup.generator(MEMORY_STREAM, len(self.datasets)))
         new = self.memory.kept[-1]
         logits = logits_of(self.model, dataset.subset(torch.cat(new).tolist()), self.eval_mb_size, self.device)
         self.kept_logits.append(list(logits.split([len(i) for i in new])))

@@ -5,7 +5,7 @@ from avalanche.training.plugins import SupervisedPlugin
 from avalanche.training.supervised import Naive
 
 from . import register
-from ._memory import TaskClassMemory
+from ._memory import MEMORY_STREAM, TaskClassMemory
 
 
 class MemoryReplay(SupervisedPlugin):
@@ -33,7 +33,7 @@ class MemoryReplay(SupervisedPlugin):
     def after_training_exp(self, strategy, **kwargs):
         self.datasets.append(strategy.experience.dataset)
         self.memory.add_task(strategy.experience.dataset.targets,
-                             self.setup.generator("replay-memory", len(self.datasets)))
+                             self.setup.generator(MEMORY_STREAM, len(self.datasets)))
         self.buffer = self.memory.dataset(self.datasets)
 
     def checkpoint_state(self) -> dict:

@@ -137,3 +137,26 @@ def test_the_evaluator_answers_no_training_event():
               "before_update", "after_update", "after_training_iteration")
     assert not any(hasattr(evaluator, event) for event in events)
     assert evaluator.get_last_metrics() == {}
+
+
+def test_the_default_worker_count_on_cuda_does_not_follow_the_machines_cores(monkeypatch):
+    """The worker count is part of a run's configuration (per-image crops are drawn in the workers): a default
+    that followed the cores would give one run two hashes on two machines, and a retry could not resume."""
+    from benchmark import data_cache, loader
+
+    counts = set()
+    for cores in (2, 16, 128):
+        monkeypatch.setattr(data_cache, "available_cores", lambda cores=cores: cores)
+        counts.add(loader.default_workers(torch.device("cuda")))
+    assert counts == {loader.CUDA_WORKERS} and loader.default_workers(CPU) == 0
+
+
+def test_augmenting_on_the_device_is_part_of_the_configuration_when_it_is_on(two_task_scenario):
+    """It draws other crops than the loader does, so runs with and without it are not seeds of one run; off
+    (the CPU default), the configuration is the one it was before the option existed."""
+    from benchmark.runner import RunRequest, resolve_config
+
+    def config(**request):
+        return resolve_config(RunRequest(scenario="tiny", strategy="naive", **request), two_task_scenario, {}, CPU)[0]
+
+    assert "augment_on_device" not in config() and config(augment_on_device=True)["augment_on_device"] is True

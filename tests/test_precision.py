@@ -159,3 +159,22 @@ def test_agem_projection_of_a_scaled_gradient_is_the_scaled_projection():
 
     assert not torch.allclose(projected(1.0), torch.tensor([1.0, -2.0, 0.5, 3.0]))  # it did project
     assert torch.allclose(projected(1024.0), 1024.0 * projected(1.0))
+
+
+def test_scores_and_probes_are_computed_in_fp32_when_training_is_bf16(two_task_scenario, tmp_path, monkeypatch):
+    """bf16 logits keep 8 bits of mantissa: confident scores would tie and move AUC, AP and EER, so the
+    scoring and probing passes run outside autocast whatever the training precision."""
+    from benchmark import runner
+
+    seen = []
+    for name in ("evaluate_row", "probe"):
+        real = getattr(runner, name)
+        if name == "probe":
+            real_row = real.probe_row
+            monkeypatch.setattr(real, "probe_row", lambda *a, _r=real_row, **k: seen.append(
+                ("probe", torch.is_autocast_enabled("cpu"))) or _r(*a, **k))
+        else:
+            monkeypatch.setattr(runner, name, lambda *a, _r=real, **k: seen.append(
+                ("score", torch.is_autocast_enabled("cpu"))) or _r(*a, **k))
+    run_spied("naive", two_task_scenario, tmp_path, monkeypatch, precision="bf16")
+    assert {kind for kind, _ in seen} == {"score", "probe"} and not any(on for _, on in seen)

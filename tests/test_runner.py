@@ -111,3 +111,16 @@ def test_hand_edited_summary_is_caught(two_task_scenario, tmp_path):
     outcome.path.write_text(json.dumps(data))
     with pytest.raises(ResultError, match="summary.auc.average = 0.99 but the matrices give"):
         results.load(outcome.path)
+
+
+def test_a_run_scored_on_validation_data_says_so_and_is_never_taken_for_a_test_scored_one(two_task_scenario,
+                                                                                        tmp_path):
+    """Calibration scores the validation split (``Scenario.scored_on``): its results carry ``scored_split``
+    in their configuration, so a test-scored run in the same folder is neither skipped for it nor pooled."""
+    assert two_task_scenario.scored_on("test") is two_task_scenario
+    request = RunRequest(scenario="tiny", strategy="naive", seeds=[0], results_dir=tmp_path, save_scores=False)
+    validation, = run(request, scenario=two_task_scenario.scored_on("val"))
+    assert validation.result["config"]["scenario"]["params"]["scored_split"] == "val"
+    assert validation.result["test_sizes"] == [len(task.val) for task in two_task_scenario.tasks]
+    with pytest.raises(ResultError, match="another configuration|different configuration"):
+        run(request, scenario=two_task_scenario)

@@ -26,7 +26,8 @@ def test_a_package_from_lwf_declares_its_entry_point_and_passes_the_contract(tmp
     factory = import_unregistered(package, "dfcl_my_lwf.my_lwf").my_lwf
     parameters = inspect.signature(factory).parameters
     assert {name: (p.kind, p.default) for name, p in list(parameters.items())[2:]} == {
-        "alpha": (inspect.Parameter.KEYWORD_ONLY, 10.0), "temperature": (inspect.Parameter.KEYWORD_ONLY, 2.0),
+        "alpha": (inspect.Parameter.KEYWORD_ONLY, strategies.REGISTRY.defaults("lwf")["alpha"]),
+        "temperature": (inspect.Parameter.KEYWORD_ONLY, 2.0),
         "l2_weight": (inspect.Parameter.KEYWORD_ONLY, 0.0)}
     contract_registries({"lwf": strategies.REGISTRY.get("lwf"), "my-lwf": factory})
     report = validate.validate("my-lwf")

@@ -146,3 +146,21 @@ def test_the_check_sees_a_teacher_left_in_train_mode(three_task_scenario, tmp_pa
         run_with(TeacherWatch(), "lwf", three_task_scenario, tmp_path, monkeypatch)
 
 
+
+
+def test_replay_and_der_keep_the_same_images_of_one_seed(three_task_scenario, tmp_path, monkeypatch):
+    """DER++ is replay plus logit terms (Buzzega et al. 2020): with one memory size, one seed keeps the same
+    images in both, so a comparison of the two measures the logit terms, not two draws of the memory."""
+    built, real_create = {}, strategies.create
+
+    def spied(name, model, setup, **params):
+        built[name] = real_create(name, model, setup, **params)
+        return built[name]
+
+    monkeypatch.setattr(strategies, "create", spied)
+    for name in ("replay", "der"):
+        run(RunRequest(scenario="three", strategy=name, seeds=[0], results_dir=tmp_path, save_scores=False,
+                       strategy_params={"mem_size": 8}), scenario=three_task_scenario)
+    replay_memory, = [p.memory for p in built["replay"].plugins if hasattr(p, "memory")]
+    kept = lambda memory: [[indices.tolist() for indices in task] for task in memory.kept]  # noqa: E731
+    assert len(replay_memory.kept) == 3 and kept(replay_memory) == kept(built["der"].memory)

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+import strategies
+
 from benchmark import results, sweep
 from benchmark.cli import main
 from benchmark.errors import ConfigError
@@ -56,6 +58,7 @@ def assert_same_results(paths_a: list[Path], paths_b: list[Path]) -> None:
     ({"strategies": {"lwf": {"alpah": [1, 10]}}}, r"strategies.lwf: strategy 'lwf' has no parameter 'alpah'"),
     ({"strategies": {"lwf": {"alpha": []}}}, r"strategies.lwf.alpha lists no value"),
     ({"strategies": {"lwf": {"alpha": [10, 10.0]}}}, r"the same cell twice"),
+    ({"strategies": {"lwf": {"alpha": [3, 3.0]}}}, r"the same cell twice"),  # equal values, here also the default
     ({"scenario": "nope"}, r"scenarios: unknown scenario 'nope'"),
     ({"detectors": {"smallcnn": {"depth": 3}}}, r"detectors.smallcnn: detector 'smallcnn' has no parameter 'depth'"),
     ({"detectors": ["nope"]}, r"detectors: unknown detector 'nope'"),
@@ -99,7 +102,8 @@ def test_a_bad_scenario_parameter_is_rejected_before_any_cell_starts(two_task_ya
 
 
 def test_the_grid_expands_into_one_cell_per_combination_with_distinct_labels(two_task_yaml, tmp_path):
-    grid = sweep.read(small_grid(tmp_path, two_task_yaml, strategies={"naive": {}, "lwf": {"alpha": [1, 10],
+    default_alpha = strategies.REGISTRY.defaults("lwf")["alpha"]
+    grid = sweep.read(small_grid(tmp_path, two_task_yaml, strategies={"naive": {}, "lwf": {"alpha": [1, default_alpha],
                                                                                         "temperature": [2.0, 4]}},
                                 seeds=[0, 1]), results_dir=tmp_path / "results")
     names = [cell.name for cell in grid.cells]
