@@ -1,7 +1,8 @@
 """``dfcl bench``: what the suite costs against a bare PyTorch loop, and how fast its data loader is.
 
-In one process, repeats interleaved (bare first on even repeats, suite first on odd ones) and the best of
-each kept, so a machine shared with other work slows both alike: training images/s of ``naive`` built as
+In one process, repeats interleaved (bare first on even repeats, suite first on odd ones), so a machine
+shared with other work slows both alike; images/s are the best repeat of each, ratios the median over
+repeats of each side-by-side pair's ratio: training images/s of ``naive`` built as
 every strategy is (Avalanche's template, the shared plugins, the seeded loader) against the loop below,
 which trains the same model from the same initial weights on the same batches (the run's own shuffling
 stream, a plain ``DataLoader`` over the task's dataset) with the same optimiser, per-task cosine schedule,
@@ -413,7 +414,9 @@ def render(result: dict[str, Any]) -> str:
     lines.append("  peak memory: " + (f"suite {peaks['suite']:.0f} MB, bare {peaks['bare']:.0f} MB (CUDA)"
                                        if peaks else "n/a (CPU)") +
                  f"   GPU busy: {fmt(result['gpu_busy_percent'], ' %')}")
+    void = result["max_weight_difference"] > 0 and setup["device"] == "cpu" and setup["precision"] == "fp32"
     lines.append(f"  same training: max |suite − bare| weight difference {result['max_weight_difference']:.3g}"
+                 + (" (nonzero in CPU fp32: they did not train alike, so the ratio is void)" if void else "")
                  f"   machine load {', '.join(f'{v:.1f}' for v in result['machine']['load_average'])} on "
                  f"{result['machine']['cpus']} CPUs, {result['seconds']:.0f} s")
     return "\n".join(lines)

@@ -159,13 +159,14 @@ def save(folder: Path, completed: int, payload: dict[str, Any]) -> Path:
     path = folder / f"task{completed}.pt"
     write_atomic(path, data)
     write_atomic(_sidecar(path), hashlib.sha256(data).hexdigest() + "\n")
-    for old in _numbered(folder)[:-KEEP]:
+    for old in numbered(folder)[:-KEEP]:
         old.unlink(missing_ok=True)
         _sidecar(old).unlink(missing_ok=True)
     return path
 
 
-def _numbered(folder: Path) -> list[Path]:
+def numbered(folder: Path) -> list[Path]:
+    """The checkpoint files in ``folder``, by task, oldest first."""
     found = [(int(m.group(1)), p) for p in folder.glob("task*.pt") if (m := re.fullmatch(r"task(\d+)\.pt", p.name))]
     return [p for _, p in sorted(found)]
 
@@ -191,10 +192,14 @@ def _read(path: Path) -> dict[str, Any] | None:
 def latest(folder: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
     """The newest intact checkpoint in ``folder``, or None. One from another configuration (``identity``:
     config hash, data fingerprint, seed) is never resumed: it is an error, so the user decides (--force)."""
-    for path in reversed(_numbered(folder)):
+    for path in reversed(numbered(folder)):
         checkpoint = _read(path)
         if checkpoint is None:
             continue
+        if checkpoint.get("format") != FORMAT:
+            raise ResultError(f"{path} is checkpoint format {checkpoint.get('format')}, this version reads format "
+                              f"{FORMAT}; rerun with --force to start this seed over (its checkpoints are removed), "
+                              f"or finish it with the version that wrote it")
         found = {key: checkpoint.get(key) for key in identity}
         if found != identity:
             raise ResultError(f"{path} belongs to another configuration ({found} vs {identity} now); rerun with "

@@ -77,14 +77,6 @@ def _run_config(path: str | None) -> dict[str, Any]:
     return config
 
 
-def _seeds(value: Any, where: str) -> list[int]:
-    """Seeds as a list of non-negative integers (``seeds: 0`` or ``seeds: [zero]`` is a clear error)."""
-    values = value if isinstance(value, list) else None
-    if not values or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in values):
-        raise ConfigError(f"{where}: seeds must be a non-empty list of integers ≥ 0 (e.g. [0, 1, 2]), got {value!r}")
-    return values
-
-
 def _strategies(config_value: Any, cli: list[str] | None, cli_params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Strategy name → its parameter overrides, from the config file and/or the command line."""
     if isinstance(config_value, str):
@@ -121,8 +113,8 @@ def command_run(args: argparse.Namespace) -> int:
     detectors.REGISTRY.params(detector, detector_params)
     for strategy, params in chosen.items():
         strategies.REGISTRY.params(strategy, params)
-    seeds = _seeds(args.seeds if args.seeds is not None else config.get("seeds", [0]),
-                   "--seeds" if args.seeds is not None else f"{args.config}")
+    seeds = results.checked_seeds(args.seeds if args.seeds is not None else config.get("seeds", [0]),
+                                  "--seeds" if args.seeds is not None else f"{args.config}")
     threads = pick(args.threads, "threads")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise ConfigError(f"--threads must be an integer ≥ 1, got {threads!r}")

@@ -111,12 +111,20 @@ def require_consistent(frame: pd.DataFrame, column: str, what: str) -> None:
 
 
 def _cell(values: pd.Series) -> str:
-    values = values.dropna()
-    if values.empty:
+    """Mean ± sample s.d. over the seeds that have the number; when some seeds lack it (a non-finite score
+    makes a summary NaN; a seed run without probes has no probe summary) the cell says over how many."""
+    finite = values.dropna()
+    if finite.empty:
         return "n/a"
-    if len(values) == 1:
-        return f"{values.iloc[0]:.3f}"
-    return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
+    text = f"{finite.iloc[0]:.3f}" if len(finite) == 1 else f"{finite.mean():.3f} ± {finite.std(ddof=1):.3f}"
+    return text if len(finite) == len(values) else f"{text} ({len(finite)} of {len(values)} seeds)"
+
+
+def _rank_key(averages: pd.Series) -> tuple[bool, float]:
+    """Rows by mean final AUC, best first; a row with a seed whose AUC is not a number last, never ranked on
+    the seeds that happened to give one."""
+    mean = averages.mean(skipna=False)
+    return (math.isnan(mean), 0.0 if math.isnan(mean) else -mean)
 
 
 def has_probes(frame: pd.DataFrame) -> bool:
@@ -145,7 +153,7 @@ def _table(frame: pd.DataFrame, results_dir: Path, output: Path) -> str:
         cells = [_cell(group[column]) for _, column in columns]
         seeds = ", ".join(str(s) for s in sorted(group["seed"]))
         mark = f" {AUDIT_MARK}" if any(group["audit_flags"]) else ""
-        rows.append((-group["auc.average"].mean(), strategy, detector,
+        rows.append((_rank_key(group["auc.average"]), strategy, detector,
                      f"[{strategy}]({link}/){mark} | {described} | {len(group)} ({seeds}) | " + " | ".join(cells) +
                      f" | {group['wall_seconds'].mean():.0f} s |" + (f" {_memory_cell(group['peak_gpu_mb'])} |" if memory else "")
                      + f" {', '.join(sorted({_device(row) for _, row in group.iterrows()}))} | {row_facts.cells(group)} |"))

@@ -17,6 +17,7 @@ BWT, forgetting and FWT are undefined (None) for a single task.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -153,3 +154,13 @@ def summarise(matrix, initial) -> dict[str, float | None]:
     """All summaries of one metric's matrix (see the module docstring for definitions and signs)."""
     return {"average": average(matrix), "average_incremental": average_incremental(matrix),
             "forgetting": forgetting(matrix), "bwt": bwt(matrix), "fwt": fwt(matrix, initial)}
+
+
+def same_number(stored: Any, value: Any, tolerance: float = 1e-9) -> bool:
+    """Whether a stored number is the one recomputed: both missing (null, or NaN as a non-finite score makes
+    it), or both numbers equal to rounding (``tolerance``, absolute)."""
+    missing = lambda x: x is None or (isinstance(x, float) and math.isnan(x))  # noqa: E731
+    if missing(stored) or missing(value):
+        return missing(stored) and missing(value)
+    return isinstance(stored, (int, float)) and not isinstance(stored, bool) and \
+        math.isclose(stored, value, rel_tol=0, abs_tol=tolerance)

@@ -16,6 +16,7 @@ training batches that follow, and their pairing across strategies, stay what the
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 
@@ -28,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from . import metrics
 
+log = logging.getLogger("dfcl")
 C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)  # inverse L2 strength on standardised features (sklearn's C)
 #: Training images per class and task the probe is fitted on. 250 keeps probing near one extra scoring pass
 #: (benchmarks/probe_cost.py); 1000 raised the final naive smallcnn row of P by at most 0.023 AUC.
@@ -132,7 +134,11 @@ def probe_row(model: torch.nn.Module, tasks: list, device: torch.device, *, batc
         train_sizes.append(len(picked))
         train_x = extract(model, Subset(train_set, picked.tolist()), device, batch_size, num_workers)
         val_x = extract(model, val_set, device, batch_size, num_workers)
-        probe, mean, scale, chosen = fit(train_x, train_y[picked], val_x, _labels(val_set))
+        val_y = _labels(val_set)
+        if len(np.unique(val_y)) < 2:
+            log.warning("probe on %s: its validation split holds one class, so no C can be chosen on it; the "
+                        "strongest regularisation (C = %g) is kept", task.name, C_GRID[0])
+        probe, mean, scale, chosen = fit(train_x, train_y[picked], val_x, val_y)
         test_x = test_features[j] if test_features is not None else extract(model, test_set, device, batch_size,
                                                                              num_workers)
         test_y = _labels(test_set)

@@ -103,12 +103,6 @@ def block(initial: dict[str, Any], rows: list[dict[str, Any]], matrices: dict[st
             "settings": settings, "seconds": {"initial": initial["seconds"], "rows": [row["seconds"] for row in rows]}}
 
 
-def _same(stored, value) -> bool:
-    if stored is None or value is None or (isinstance(value, float) and math.isnan(value)):
-        return stored is None and (value is None or math.isnan(value))
-    return isinstance(stored, (int, float)) and math.isclose(stored, value, abs_tol=1e-9)
-
-
 def _square(value, t: int) -> bool:
     return isinstance(value, list) and len(value) == t and all(_row(r, t) for r in value)
 
@@ -140,7 +134,7 @@ def check(probe: Any, matrices: dict[str, list[list[float]]], path) -> None:
             fail(f"summary.{name} is missing")
         expected = summarise(probe["matrices"][name], probe["initial"][name], matrices[name])
         for key, value in expected.items():
-            if not _same(recorded.get(key), value):
+            if not metrics.same_number(recorded.get(key), value):
                 fail(f"summary.{name}.{key} = {recorded.get(key)} but the probe and detector matrices give {value}")
     chosen = probe["chosen_C"]
     if not (isinstance(chosen.get("matrix"), list) and len(chosen["matrix"]) == t

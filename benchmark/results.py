@@ -19,12 +19,20 @@ from typing import Any
 import numpy as np
 
 from . import metrics, orders, readout
-from .errors import ResultError
+from .errors import ConfigError, ResultError
 
 SCHEMA_VERSION = 2  # 2 added the training losses ("training") and the run's warnings; 1 is read and upgraded
 PROVENANCE_KEYS = ("dfcl_version", "git_commit", "config_hash", "data_fingerprint", "torch", "device",
                    "wall_seconds", "peak_memory_mb", "started_at")
 SEED_FILE = re.compile(r"seed(0|[1-9][0-9]*)\.json")
+
+
+def checked_seeds(value: Any, where: str) -> list[int]:
+    """Seeds as a list of non-negative integers (``seeds: 0`` or ``seeds: [zero]`` is a clear error)."""
+    values = value if isinstance(value, list) else None
+    if not values or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in values):
+        raise ConfigError(f"{where}: seeds must be a non-empty list of integers ≥ 0 (e.g. [0, 1, 2]), got {value!r}")
+    return values
 
 
 def checked_dir(path: Path | str, flag: str, *, must_exist: bool = False) -> Path:
@@ -201,9 +209,7 @@ def summary_mismatches(result: dict[str, Any]) -> list[tuple[str, str]]:
         expected = metrics.summarise(as_matrix(result["matrices"][name]), as_matrix([result["initial"][name]])[0])
         for key, value in expected.items():
             stored = recorded.get(key)
-            same = (stored is None and (value is None or math.isnan(value))) or (
-                isinstance(stored, (int, float)) and value is not None and math.isclose(stored, value, abs_tol=1e-9))
-            if not same:
+            if not metrics.same_number(stored, value):
                 found.append((f"summary.{name}.{key}", f"summary.{name}.{key} = {stored} but the matrices give {value}"))
     return found
 

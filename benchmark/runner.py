@@ -197,6 +197,7 @@ def run_seed(request: RunRequest, scenario: Scenario, config: dict[str, Any], tr
         checkpoints.restore(strategy, saved["strategy"], checkpoints.RestoreContext(stream, device, seed))
         progress = SeedProgress.from_state(saved["progress"])
         progress.resumed_from.append(progress.completed)
+        progress.checkpoint_seconds.append(None)  # that checkpoint's own write was timed after it was saved
         rng.restore(saved["rng"])
         log.info("resuming %s seed %d from task %d/%d", run_name, seed, progress.completed + 1, len(stream))
     else:
@@ -306,6 +307,9 @@ def run(request: RunRequest, scenario: Scenario | None = None) -> list[RunOutcom
             inputs = inputs or cached_inputs(scenario, request.detector, config, train, device)
             result, progress = run_seed(request, inputs, config, train, seed, device)
             result["provenance"]["audit_flags"] = flags
+            # a result being replaced (--force) goes before the new scores land: a crash between the two
+            # writes then leaves no result to rerun, never the old result beside the new scores
+            path.unlink(missing_ok=True)
             if request.save_scores:
                 _save_scores(path, progress)
             else:  # never leave another run's raw scores beside this result

@@ -229,14 +229,6 @@ def _orders(value: Any, tasks: int, where: str) -> list[int]:
     return value
 
 
-def _seeds(value: Any, where: str) -> list[int]:
-    value = [0] if value is None else value
-    if not isinstance(value, list) or not value or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
-                                                           for s in value):
-        raise ConfigError(f"{where}: seeds must be a non-empty list of integers ≥ 0 (e.g. [0, 1, 2]), got {value!r}")
-    return value
-
-
 def _resources(value: Any, chosen: dict[str, dict], where: str) -> dict[str, dict[str, float]]:
     """Detector → what each of its cells asks for; ``default`` for detectors not named."""
     given = _mapping(value, f"{where}: resources")
@@ -277,7 +269,7 @@ def read(path: Path | str, *, results_dir: Path | str | None = None, force: bool
         except ConfigError as error:
             raise ConfigError(f"{where}: detectors.{detector}: {error}") from None
     variants = {strategy: _strategy_variants(strategy, params, where) for strategy, params in chosen_strategies.items()}
-    seeds = _seeds(grid.get("seeds"), where)
+    seeds = results.checked_seeds([0] if grid.get("seeds") is None else grid["seeds"], where)
     train = {**_mapping(grid.get("train"), f"{where}: train"), **(train or {})}
     resources = _resources(grid.get("resources"), chosen_detectors, where)
     retries = grid.get("retries", DEFAULT_RETRIES)
@@ -331,13 +323,24 @@ def _scenario(scenario: str, params: str, data_root: str | None):
     return scenarios.load(scenario, params=json.loads(params), data_root=data_root)
 
 
+def start_over(grid: Grid) -> None:
+    """``--force``, applied once before any cell runs: each forced cell's result, raw scores and checkpoints
+    are removed and the cell is handed on unforced, so an engine's retry (a killed worker, a requeued Slurm
+    job) resumes from that attempt's checkpoints instead of starting the cell over on every attempt."""
+    for cell in grid.cells:
+        if cell.force:
+            cell.path.unlink(missing_ok=True)
+            results.scores_path(cell.path).unlink(missing_ok=True)
+            checkpoints.remove(checkpoints.directory(cell.path))
+            cell.force = False
+
+
 def on_disk(cell: Cell) -> str:
     """What the results tree already holds for a cell: its result, a checkpoint, or nothing."""
     if cell.path.is_file():
         return "result exists"
-    done = [int(m.group(1)) for p in checkpoints.directory(cell.path).glob("task*.pt")
-            if (m := re.fullmatch(r"task(\d+)\.pt", p.name))]
-    return f"checkpoint after task {max(done)}" if done else "new"
+    saved = checkpoints.numbered(checkpoints.directory(cell.path))
+    return f"checkpoint after {saved[-1].stem.replace('task', 'task ')}" if saved else "new"
 
 
 # --- one cell, wherever it runs ----------------------------------------------------------------------
@@ -549,6 +552,7 @@ def sweep(grid: Grid, executor: str = "local", **options: Any) -> Progress:
     if executor not in EXECUTORS:
         raise ConfigError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     prepare(grid)
+    start_over(grid)
     progress = Progress(grid, executor)
     EXECUTORS[executor](grid, progress, **options)
     return progress

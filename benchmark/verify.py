@@ -224,7 +224,7 @@ class _Checker:
         for name, value in recomputed.items():
             stored = result[part][name][j] if i is None else result[part][name][i][j]
             where = f"initial.{name}[{j}]" if i is None else f"matrices.{name}[{i}][{j}]"
-            if not _same(stored, value):
+            if not metrics.same_number(stored, value, TOLERANCE):
                 self.add(REJECTED, "matrices", where, f"{stored} but its raw scores ({key}) give {value:.6g}")
 
     def data(self, result: dict[str, Any], published: dict[tuple[str, str], Published]) -> None:
@@ -255,12 +255,6 @@ class _Checker:
         self.add(UNVERIFIED, "data", "scenario.fingerprint",
                  f"{fingerprint} is not the published {known.fingerprint} of {name} version {version}: not the "
                  f"published data, {why}")
-
-
-def _same(stored: Any, value: float) -> bool:
-    if stored is None or (isinstance(stored, float) and math.isnan(stored)):
-        return math.isnan(value)
-    return not math.isnan(value) and math.isclose(stored, value, rel_tol=0, abs_tol=TOLERANCE)
 
 
 def check(path: Path, published: dict[tuple[str, str], Published] | None = None) -> FileReport:

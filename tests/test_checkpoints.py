@@ -60,6 +60,9 @@ def test_a_resumed_run_ends_bit_for_bit_where_an_uninterrupted_one_does(strategy
     assert resumed.result["training"] == straight.result["training"]
     assert _probe_matrices(resumed.result) == _probe_matrices(straight.result)
     assert resumed.result["provenance"]["resumed_from_task"] == [1]
+    timing = resumed.result["timing"]
+    assert {key: len(values) for key, values in timing.items()} == {key: 3 for key in timing}
+    assert timing["checkpoint_seconds"][0] is None and None not in timing["checkpoint_seconds"][1:]
     expected, found = final_weights(straight), final_weights(resumed)
     assert expected.keys() == found.keys()
     for name in expected:

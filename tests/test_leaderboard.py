@@ -157,3 +157,14 @@ def test_without_probed_results_the_table_has_no_probe_columns(tmp_path):
     write_result(tmp_path, make_result(GOOD))
     text = leaderboard.render(tmp_path, tmp_path / "board.md")
     assert "Repr. forgetting" not in text and "Readout gap" not in text
+
+
+def test_a_seed_without_a_finite_summary_is_counted_and_its_row_ranks_last(tmp_path):
+    """A non-finite score makes a seed's summary NaN: the row says over how many seeds its mean is, and is
+    not ranked on the seeds that happened to give a number."""
+    write_result(tmp_path, make_result(BAD, strategy="joint"))
+    write_result(tmp_path, make_result(GOOD, strategy="naive", seed=0))
+    write_result(tmp_path, make_result([[0.9, 0.5], [float("nan"), 0.95]], strategy="naive", seed=1))
+    rows = table_rows(leaderboard.render(tmp_path, tmp_path / "board.md"))
+    assert [row[1].split("]")[0].strip("[") for row in rows] == ["joint", "naive"]
+    assert f"{np.mean(GOOD[-1]):.3f} (1 of 2 seeds)" in rows[1]

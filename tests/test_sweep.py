@@ -18,7 +18,7 @@ import yaml
 
 import strategies
 
-from benchmark import results, sweep
+from benchmark import checkpoints, results, sweep
 from benchmark.cli import main
 from benchmark.errors import ConfigError
 from conftest import REPO
@@ -272,3 +272,18 @@ def test_slurm_options_come_from_the_grid_and_flags_and_bad_ones_are_refused(two
                      results_dir=tmp_path / "results")
     with pytest.raises(ConfigError, match=r"slurm: .*slurm_partiton"):
         sweep.run_slurm(bad, None, parameters=sweep.slurm_parameters(bad), cluster="local")
+
+
+def test_force_is_applied_once_so_an_engines_retry_resumes_instead_of_starting_over(two_task_yaml, tmp_path):
+    """`--force` removes each cell's result, scores and checkpoints before the sweep starts and hands the cells
+    on unforced: a retried attempt (a killed worker, a requeued job) then resumes from its checkpoints."""
+    grid = sweep.read(small_grid(tmp_path, two_task_yaml, seeds=[0]), results_dir=tmp_path / "results", force=True)
+    cell = grid.cells[0]
+    folder = checkpoints.directory(cell.path)
+    folder.mkdir(parents=True)
+    for path in (cell.path, results.scores_path(cell.path), folder / "task1.pt"):
+        path.write_text("old")
+    assert all(c.force for c in grid.cells) and sweep.on_disk(cell) == "result exists"
+    sweep.start_over(grid)
+    assert not cell.path.exists() and not results.scores_path(cell.path).exists() and not folder.exists()
+    assert not any(c.force or c.request().force for c in grid.cells) and sweep.on_disk(cell) == "new"
