@@ -32,8 +32,9 @@ run: $(STAMP)
 RUN_CONFIGS := configs/synthetic-smallcnn.yaml configs/synthetic-cmfl.yaml configs/synthetic-hrr.yaml \
 	configs/synthetic-clip-mlp.yaml
 # The real-image rows: ImageNet-pretrained EfficientNet-Lite0 fine-tuned, a linear probe on its frozen
-# features, and smallcnn on the same data, on the two real-image fixture scenarios (needs ../shared/data).
-REAL_SCENARIOS := gan-trio fixtures-long
+# features, and smallcnn on the same data, on the gan-trio fixture scenario (needs ../shared/data). The
+# fixtures-long configs run the same set on 13 tasks; they are not committed (README).
+REAL_SCENARIOS := gan-trio
 REAL_CONFIGS := $(foreach s,$(REAL_SCENARIOS),configs/$(s)-efficientnet.yaml configs/$(s)-linear-probe.yaml \
 	configs/$(s)-smallcnn.yaml)
 results: $(STAMP)
