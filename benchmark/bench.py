@@ -417,6 +417,6 @@ def render(result: dict[str, Any]) -> str:
     void = result["max_weight_difference"] > 0 and setup["device"] == "cpu" and setup["precision"] == "fp32"
     lines.append(f"  same training: max |suite − bare| weight difference {result['max_weight_difference']:.3g}"
                  + (" (nonzero in CPU fp32: they did not train alike, so the ratio is void)" if void else "")
-                 f"   machine load {', '.join(f'{v:.1f}' for v in result['machine']['load_average'])} on "
+                 + f"   machine load {', '.join(f'{v:.1f}' for v in result['machine']['load_average'])} on "
                  f"{result['machine']['cpus']} CPUs, {result['seconds']:.0f} s")
     return "\n".join(lines)
