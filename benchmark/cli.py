@@ -602,8 +602,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     speed = commands.add_parser(
         "bench", help="training and scoring images/s of the suite against a bare PyTorch loop; loader images/s",
-        description="In one process, repeats interleaved, best of each: images/s of naive training and of scoring "
-                    "as the suite does them, against a plain PyTorch loop on the same model, initial weights, "
+        description="In one process, repeats interleaved (images/s: the best repeat; ratios: the median over "
+                    "repeats of each side-by-side pair): images/s of naive training and of scoring as the suite "
+                    "does them, against a plain PyTorch loop on the same model, initial weights, "
                     "batches, optimiser, schedule, precision and device (their ratios), and of the training "
                     "loader alone per core (folder scenarios: cold cache, warm cache, PIL decoding). The default "
                     "size takes under a minute on 2 CPU cores; --full is 3 tasks × 3 epochs on all the data.")
