@@ -112,7 +112,7 @@ def test_every_strategy_and_paper_detector_has_three_committed_seeds():
 REAL_STRATEGIES = ("naive", "joint", "lwf", "ewc", "replay", "der", "fretal")
 
 
-@pytest.mark.parametrize("scenario", ["gan-trio"])
+@pytest.mark.parametrize("scenario", ["gan-trio", "fixtures-long"])
 def test_the_real_image_scenarios_have_their_committed_rows(scenario):
     """Issue 10's set: the pretrained EfficientNet-Lite0 fine-tuned, its linear probe, and smallcnn on the
     same data, under seven strategies, three seeds each (`make results-real`)."""
