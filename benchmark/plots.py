@@ -280,8 +280,9 @@ def orders_figure(order_summaries: pd.DataFrame, *, metric: str = "auc") -> plt.
                 for x_k, order in zip(x, sorted(grouped.groups)):
                     ax.scatter(np.full(grouped.size()[order], x_k), rows.loc[rows["order"] == order, key], s=5,
                                color="black", zorder=3, linewidths=0)
-            ax.set_ylabel(axis_label(key, metric))
+            ax.set_ylabel(fill(axis_label(key, metric), 24))  # one panel tall: a long title would overrun
             ax.grid(axis="x", visible=False)
+        figure.align_ylabels(axes)
         axes[-1].set_xticks(orders, [f"{order} (own)" if order == 0 else str(order) for order in orders])
         axes[-1].set_xlabel("Task order")
         _legend_below(figure, "error bars: ± 1 s.d. over n seeds; dots: one per seed", columns=2)

@@ -196,7 +196,13 @@ def test_figures_draw_average_and_forgetting_per_order_and_final_scores_by_task_
         assert len(lines) == 2
         replay = [np.mean([np.mean(f) for f in FINALS[("replay", k)]]) for k in range(3)]
         assert lines[0][0].get_ydata() == pytest.approx(replay)
-        assert forgetting_ax.get_ylabel() == "Forgetting (AUC) ↓, positive = forgotten"
+        assert forgetting_ax.get_ylabel() == "Forgetting (AUC) ↓,\npositive = forgotten"
+        figure = figures["auc-orders"]
+        figure.canvas.draw()  # each panel's title stays beside its own panel, clear of the other one
+        renderer = figure.canvas.get_renderer()
+        for ax in (average_ax, forgetting_ax):
+            title, panel = ax.yaxis.label.get_window_extent(renderer), ax.get_window_extent(renderer)
+            assert panel.y0 - 1 <= title.y0 and title.y1 <= panel.y1 + 1, ax.get_ylabel()
         assert [t.get_text() for t in forgetting_ax.get_xticklabels()] == ["0 (own)", "1", "2"]
         found, finals = selection.final_by_task("replay--smallcnn")
         assert found == [0, 1, 2]

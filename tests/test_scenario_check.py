@@ -100,3 +100,28 @@ def test_check_prints_the_audits_file_level_flags_of_a_complete_layout(tmp_path,
     status, out, _ = check(capsys, path, "--data-root", tmp_path)
     assert status == 0
     assert "audit file-level flags: 1\n  task=famA, cue=format, auc=0.988, interval=[0.951, 1]\n" in out
+
+
+def test_check_on_a_partial_surlid_p1_layout_keeps_videos_whole_and_names_the_missing_datasets(tmp_path, capsys):
+    """SUR-LID's Protocol 1 (SDv21 → FF++ → DFDCP → CDF): SDv21 as flat images, FF++ as a folder per video
+    (val carved from train by video), DFDCP without fakes, CDF absent."""
+    root = tmp_path / "SUR-LID"
+    for split, count in (("train", 20), ("test", 3)):
+        for cls in ("0_real", "1_fake"):
+            write_images(root / "sdv21" / split / cls, count)
+    for split, videos in (("train", 7), ("test", 3)):
+        for cls in ("0_real", "1_fake"):
+            for video in range(videos):
+                write_images(root / "ffpp" / split / cls / f"{split}{cls}{video:02d}", 3)
+    write_images(root / "dfdcp" / "train" / "0_real" / "v0", 4)
+    status, out, err = check(capsys, "surlid-p1", "--data-root", tmp_path)
+    assert status == 2 and "2 of 4 task(s) lack data (dfdcp, cdf)" in err
+    assert "complete" in task_block(out, "sdv21") and re.search(r"val +real +2 +fake +2", task_block(out, "sdv21"))
+    assert re.search(r"train +real +18 +fake +18", task_block(out, "sdv21"))
+    ffpp = task_block(out, "ffpp")
+    assert "complete" in ffpp and "INCOMPLETE" not in ffpp
+    # 10 % of 7 videos is one video with its 3 frames (10 % of the 21 frames would be 2)
+    assert re.search(r"train +real +18 +fake +18", ffpp) and re.search(r"val +real +3 +fake +3", ffpp)
+    assert re.search(r"test +real +9 +fake +9", ffpp)
+    assert "missing: no images in a '1_fake' folder below" in task_block(out, "dfdcp")
+    assert f"missing: task folder {root / 'cdf'} not found" in task_block(out, "cdf")
