@@ -20,6 +20,7 @@ import math
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 SCORE_METRICS = ("auc", "acc", "ap", "eer")
 SUMMARISED_METRICS = ("auc", "acc")
@@ -68,6 +69,24 @@ def roc_auc(labels, scores) -> float:
     fpr = np.r_[0.0, fps / fps[-1]]
     tpr = np.r_[0.0, tps / tps[-1]]
     return float(np.trapezoid(tpr, fpr))
+
+
+def roc_auc_rows(labels, score_rows) -> np.ndarray:
+    """``roc_auc`` of every row of ``score_rows`` (k × n) against one set of labels, in one pass: the
+    Mann–Whitney form, the fakes' rank sum among all scores with ties at their average rank (so a tie counts
+    one half, as in ``roc_auc``). The test-set bootstrap scores all rows of a result on each resampled test
+    set, which is hundreds of thousands of curves for a 13-task scenario one at a time."""
+    rows = np.atleast_2d(np.asarray(score_rows, dtype=np.float64))
+    labels, _ = _checked(labels, rows[0])
+    aucs = np.full(rows.shape[0], math.nan)
+    finite_rows = np.isfinite(rows).all(axis=1)
+    if not _both_classes(labels) or not finite_rows.any():
+        return aucs
+    fakes = int(labels.sum())
+    reals = labels.size - fakes
+    ranks = stats.rankdata(rows[finite_rows], axis=1)
+    aucs[finite_rows] = (ranks[:, labels == 1].sum(axis=1) - fakes * (fakes + 1) / 2) / (fakes * reals)
+    return aucs
 
 
 def average_precision(labels, scores) -> float:

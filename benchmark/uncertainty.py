@@ -45,19 +45,32 @@ def bootstrap_summaries(score_sets: list[dict[str, np.ndarray]], tasks: int, met
         if any(not np.array_equal(s[f"labels_t{j}"], labels[j]) for s in score_sets):
             raise ResultError(f"the saved scores were not made on one test set (labels of task {j} differ); "
                               f"only results on the same scenario data can be resampled together")
-    score = metrics.SCORERS[metric]
+    score_rows = _row_scorer(metric)
+    # per task j, (score sets, T + 1, test images): its test set scored after each task (rows 0 … T−1) and
+    # untrained (row T), so each resample scores every set and row of a task in one call
+    stacked = [np.stack([np.stack([sets[f"scores_after{i}_t{j}"] for i in range(tasks)] + [sets[f"scores_init_t{j}"]])
+                         for sets in score_sets]).astype(np.float64) for j in range(tasks)]
     rng = np.random.default_rng(seed)
     replicates = np.empty((resamples, len(score_sets), len(REPORTED)))
     for b in tqdm(range(resamples), desc="bootstrap over test samples", leave=False, disable=None):
         picks = [stratified_resample(y, rng) for y in labels]
-        truth = [y[pick] for y, pick in zip(labels, picks)]
-        for k, sets in enumerate(score_sets):
-            matrix = [[score(truth[j], sets[f"scores_after{i}_t{j}"][picks[j]]) for j in range(tasks)]
-                      for i in range(tasks)]
-            initial = [score(truth[j], sets[f"scores_init_t{j}"][picks[j]]) for j in range(tasks)]
-            summary = metrics.summarise(matrix, initial)
+        # columns[j][k, i]: set k's score on task j after task i (i = T: untrained)
+        columns = [score_rows(y[pick], rows[:, :, pick].reshape(-1, pick.size)).reshape(rows.shape[:2])
+                   for y, pick, rows in zip(labels, picks, stacked)]
+        for k in range(len(score_sets)):
+            matrix = [[columns[j][k, i] for j in range(tasks)] for i in range(tasks)]
+            summary = metrics.summarise(matrix, [columns[j][k, tasks] for j in range(tasks)])
             replicates[b, k] = [math.nan if summary[key] is None else summary[key] for key in REPORTED]
     return replicates
+
+
+def _row_scorer(metric: str):
+    """The metric of every row of a score matrix against one label vector: AUC in one pass, the others a
+    row at a time."""
+    if metric == "auc":
+        return metrics.roc_auc_rows
+    score = metrics.SCORERS[metric]
+    return lambda labels, rows: np.array([score(labels, row) for row in rows])
 
 
 def interval(seed_values, replicate_means=None, level: float = 0.95) -> tuple[float, float]:

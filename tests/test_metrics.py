@@ -40,6 +40,20 @@ def test_auc_equals_pairwise_probability(labels, scores):
     assert metrics.roc_auc(labels, scores) == pytest.approx(brute_force_auc(labels, scores), abs=1e-12)
 
 
+def test_auc_of_many_rows_at_once_is_each_rows_auc():
+    """The bootstrap's one-pass AUC: every row as ``roc_auc`` gives it, ties included, a non-finite row NaN."""
+    rng = np.random.default_rng(4)
+    for labels, scores in random_cases(40, seed=2):
+        rows = np.stack([scores, rng.permutation(scores), np.round(rng.random(len(scores)), 1), 1 - scores])
+        rows[3, 0] = np.nan if len(labels) % 2 else np.inf
+        expected = [metrics.roc_auc(labels, row) for row in rows]
+        assert math.isnan(expected[3])
+        assert metrics.roc_auc_rows(labels, rows) == pytest.approx(expected, abs=1e-12, nan_ok=True)
+    assert np.isnan(metrics.roc_auc_rows([1, 1, 1], [[0.1, 0.5, 0.9], [0.2, 0.2, 0.3]])).all()
+    with pytest.raises(ValueError, match="exactly 0 \\(real\\) or 1"):
+        metrics.roc_auc_rows([0, 2], [[0.1, 0.2]])
+
+
 def test_eer_lies_where_false_positive_and_negative_rates_cross():
     rng = np.random.default_rng(2)
     labels = np.r_[np.zeros(2000), np.ones(2000)].astype(int)
