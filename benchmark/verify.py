@@ -23,7 +23,6 @@ Pure numpy and YAML: no torch, so the leaderboard stays light.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.util import find_spec
